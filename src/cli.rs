@@ -1,0 +1,363 @@
+//! The `supervise` command line (SPEC §2), legacy options first.
+//!
+//! ```text
+//! supervise -p STATUS_DIR -f COMMAND_STR [-F CONF] [-r RESTART_SH] [-t TIME_LIMIT] [-n]
+//! supervise [-F CONF] [-r RESTART_SH] [-t TIME_LIMIT] [-n] -u STATUS_DIR COMMAND [ARG...]
+//! ```
+//!
+//! Options are read until the first word that is not one (POSIX `getopt` without
+//! permutation); with `-u`, that word and everything after it is the command, even
+//! words that start with `-`. Short options cluster (`-nv`) and take their value
+//! attached or separate (`-pDIR`, `-p DIR`), as `getopt` allows.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Exit code for bad usage, fixed by the legacy tool.
+pub const EXIT_USAGE: u8 = 100;
+
+/// Exit code when supervise cannot set up (directory, lock, FIFOs).
+pub const EXIT_SETUP: u8 = 111;
+
+/// The usage text of `-h`.
+pub const USAGE: &str = "\
+usage: supervise -p STATUS_DIR -f COMMAND_STR [OPTIONS]
+       supervise [OPTIONS] -u STATUS_DIR COMMAND [ARG...]
+
+Runs COMMAND as its direct child, restarts it when it exits, and exposes its
+state in STATUS_DIR (lock, control, ok, status, state, __stdout, __stderr,
+supervise.log, supervise.log.wf). Returns once the service is started and
+supervises in the background, unless -n is given.
+
+  -p DIR         the status directory; the service name is the component after
+                 status/ (else the last one); created with mode 0700 if missing
+  -f STR         the command as one string, split like a shell would; strings
+                 with shell syntax run under /bin/sh -c
+  -u DIR CMD...  the status directory, then the command as separate words
+  -F PATH        config file (default: supervise.conf in the working directory)
+  -r SCRIPT      run SCRIPT N each time the service exits, N counting the exits
+  -t SECS        exits at least SECS apart start the count N again at 1
+  -n, --foreground
+                 stay attached: do not daemonize (systemd, containers, tests)
+  -v, --version  print the version
+  -h, --help     print this help
+
+Control: write letters to STATUS_DIR/control, or use svc:
+  u up   d down   o once   p pause   c continue   x exit when down
+  h a i t k q 1 2   send HUP ALRM INT TERM KILL QUIT USR1 USR2
+  s silence alarms   n alarms on   r reload config
+
+Exit codes: 0 stopped as asked; 100 bad usage, bad config or command not found;
+111 cannot set up the status directory (unwritable, or already supervised).
+";
+
+/// The command to supervise, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLine {
+    /// `-f STR`: one string, split by [`crate::command::plan`].
+    String(String),
+    /// `-u DIR CMD ARG...`: separate words.
+    Words(Vec<OsString>),
+}
+
+impl CommandLine {
+    /// The command as a person would type it, for logs and `svc status`.
+    pub fn display(&self) -> String {
+        match self {
+            CommandLine::String(s) => s.clone(),
+            CommandLine::Words(w) => w
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// A parsed command line that runs a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The status directory.
+    pub dir: PathBuf,
+    /// The service's name, derived from `dir`.
+    pub name: String,
+    /// The command.
+    pub command: CommandLine,
+    /// The config file.
+    pub config: PathBuf,
+    /// Whether `-F` named it (a missing default file is normal, a missing named one is
+    /// worth a louder warning).
+    pub config_given: bool,
+    /// `-r`: the script run after every exit.
+    pub restart_script: Option<OsString>,
+    /// `-t`: seconds between exits after which the `-r` count starts again.
+    pub time_limit: Option<u64>,
+    /// `-n`: do not daemonize.
+    pub foreground: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    /// Supervise a service.
+    Run(Options),
+    /// `-v`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
+/// Bad usage, with what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+impl From<lexopt::Error> for UsageError {
+    fn from(e: lexopt::Error) -> UsageError {
+        UsageError(e.to_string())
+    }
+}
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut dir: Option<PathBuf> = None;
+    let mut string: Option<String> = None;
+    let mut words: Option<Vec<OsString>> = None;
+    let mut config: Option<PathBuf> = None;
+    let mut restart_script = None;
+    let mut time_limit = None;
+    let mut foreground = false;
+    let mut u_dir = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('p') => set_once(&mut dir, p.value()?.into(), "-p")?,
+            Short('u') => {
+                set_once(&mut dir, p.value()?.into(), "-u")?;
+                u_dir = true;
+            }
+            Short('f') => {
+                let v = p.value()?.into_string().map_err(|v| {
+                    usage(format!(
+                        "-f: the command {v:?} is not valid UTF-8; use -u DIR CMD ARG..."
+                    ))
+                })?;
+                set_once(&mut string, v, "-f")?;
+            }
+            Short('F') => set_once(&mut config, p.value()?.into(), "-F")?,
+            Short('r') => set_once(&mut restart_script, p.value()?, "-r")?,
+            Short('t') => {
+                let v = p.value()?;
+                let secs = v
+                    .to_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| usage(format!("-t: {v:?} is not a whole number of seconds")))?;
+                set_once(&mut time_limit, secs, "-t")?;
+            }
+            Short('n') | Long("foreground") => foreground = true,
+            Short('v') | Long("version") => return Ok(Cli::Version),
+            Short('h') | Long("help") => return Ok(Cli::Help),
+            Value(first) if u_dir => {
+                let mut w = vec![first];
+                w.extend(p.raw_args()?);
+                words = Some(w);
+            }
+            Value(v) => {
+                return Err(usage(format!(
+                    "unexpected argument {v:?}: give the command with -f \"CMD\" or after -u DIR"
+                )));
+            }
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let dir = dir.ok_or_else(|| usage("no status directory: give -p DIR or -u DIR"))?;
+    if dir.as_os_str().is_empty() {
+        return Err(usage("the status directory is an empty string"));
+    }
+    let command = if u_dir {
+        if string.is_some() {
+            return Err(usage("give the command with -f or after -u DIR, not both"));
+        }
+        CommandLine::Words(words.ok_or_else(|| usage("-u DIR must be followed by the command"))?)
+    } else {
+        CommandLine::String(string.ok_or_else(|| usage("no command: give -f \"CMD\" with -p DIR"))?)
+    };
+    let name = service_name(&dir);
+    Ok(Cli::Run(Options {
+        name,
+        dir,
+        command,
+        config_given: config.is_some(),
+        config: config.unwrap_or_else(|| PathBuf::from("supervise.conf")),
+        restart_script,
+        time_limit,
+        foreground,
+    }))
+}
+
+fn set_once<T>(slot: &mut Option<T>, v: T, opt: &str) -> Result<(), UsageError> {
+    if slot.is_some() {
+        let what = if opt == "-u" || opt == "-p" {
+            "-p/-u"
+        } else {
+            opt
+        };
+        return Err(usage(format!("{what} given twice")));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+/// The service's name: the component after the last `status` component, else the
+/// last component. Trailing slashes and `.` components do not count.
+pub fn service_name(dir: &Path) -> String {
+    use std::path::Component;
+    let parts: Vec<String> = dir
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::RootDir
+            | Component::CurDir
+            | Component::ParentDir
+            | Component::Prefix(_) => None,
+        })
+        .collect();
+    let after_status = parts
+        .iter()
+        .rposition(|p| p == "status")
+        .and_then(|i| parts.get(i + 1));
+    after_status
+        .or(parts.last())
+        .cloned()
+        .unwrap_or_else(|| "service".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<OsString> {
+        s.iter().map(OsString::from).collect()
+    }
+
+    fn run(s: &[&str]) -> Options {
+        match parse(args(s)) {
+            Ok(Cli::Run(o)) => o,
+            other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    fn err(s: &[&str]) -> String {
+        match parse(args(s)) {
+            Err(e) => e.0,
+            other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_p_f() {
+        let o = run(&["-p", "./status/app", "-f", "python app.py"]);
+        assert_eq!(o.dir, PathBuf::from("./status/app"));
+        assert_eq!(o.name, "app");
+        assert_eq!(o.command, CommandLine::String("python app.py".into()));
+        assert_eq!(o.config, PathBuf::from("supervise.conf"));
+        assert!(!o.config_given && !o.foreground);
+        assert_eq!(o.restart_script, None);
+    }
+
+    #[test]
+    fn legacy_u_takes_the_rest_verbatim() {
+        let o = run(&[
+            "-F",
+            "x.conf",
+            "-u",
+            "status/db",
+            "redis-server",
+            "-p",
+            "6379",
+            "--",
+            "-n",
+        ]);
+        assert_eq!(o.name, "db");
+        assert_eq!(o.config, PathBuf::from("x.conf"));
+        assert!(o.config_given);
+        assert_eq!(
+            o.command,
+            CommandLine::Words(args(&["redis-server", "-p", "6379", "--", "-n"]))
+        );
+        assert!(!o.foreground, "-n after the command belongs to the command");
+        let o = run(&["-u", "status/db", "-n", "sleep", "1"]);
+        assert!(o.foreground, "options before the command are ours");
+        assert_eq!(o.command, CommandLine::Words(args(&["sleep", "1"])));
+    }
+
+    #[test]
+    fn attached_values_and_clusters() {
+        let o = run(&["-nps/status/x/", "-fsleep 1", "-r./r.sh", "-t", "30"]);
+        assert!(o.foreground);
+        assert_eq!(o.dir, PathBuf::from("s/status/x/"));
+        assert_eq!(o.name, "x");
+        assert_eq!(o.restart_script, Some(OsString::from("./r.sh")));
+        assert_eq!(o.time_limit, Some(30));
+        assert!(run(&["--foreground", "-p", "d", "-f", "x"]).foreground);
+    }
+
+    #[test]
+    fn version_and_help() {
+        assert_eq!(parse(args(&["-v"])), Ok(Cli::Version));
+        assert_eq!(parse(args(&["-h"])), Ok(Cli::Help));
+        assert_eq!(parse(args(&["-p", "x", "--help"])), Ok(Cli::Help));
+    }
+
+    #[test]
+    fn bad_usage_says_what_is_wrong() {
+        assert_eq!(err(&[]), "no status directory: give -p DIR or -u DIR");
+        assert_eq!(err(&["-p", "d"]), "no command: give -f \"CMD\" with -p DIR");
+        assert_eq!(err(&["-u", "d"]), "-u DIR must be followed by the command");
+        assert_eq!(err(&["-p", "d", "-u", "e", "x"]), "-p/-u given twice");
+        assert_eq!(
+            err(&["-f", "a", "-u", "e", "x"]),
+            "give the command with -f or after -u DIR, not both"
+        );
+        assert!(err(&["-p", "d", "-f", "x", "-t", "soon"]).contains("not a whole number"));
+        assert!(err(&["-p", "d", "-f", "x", "-Z"]).contains("-Z"));
+        assert!(
+            err(&["-p"]).contains("-p"),
+            "missing value names the option"
+        );
+        assert!(err(&["-p", "d", "stray"]).starts_with("unexpected argument \"stray\""));
+        assert_eq!(
+            err(&["-p", "", "-f", "x"]),
+            "the status directory is an empty string"
+        );
+    }
+
+    #[test]
+    fn service_names() {
+        let rows = [
+            ("./status/app", "app"),
+            ("status/app/", "app"),
+            ("/var/run/status/redis", "redis"),
+            ("/srv/status/web/extra", "web"),
+            ("/srv/services/web", "web"),
+            ("web", "web"),
+            ("/", "service"),
+        ];
+        for (dir, name) in rows {
+            assert_eq!(service_name(Path::new(dir)), name, "{dir}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Becoming a clean background process, and reporting start-up errors before that.
+//!
+//! The legacy tool daemonizes, and operators' scripts rely on `supervise -p ... -f ...`
+//! returning. They also need to see why it failed (lock held, bad config, command not
+//! found). So the parent forks at once and waits on a pipe: the child does every
+//! check with the caller's stderr still attached, starts the service, then detaches
+//! its stdio and writes one byte. The parent exits 0 on that byte, or with the child's
+//! exit code if the child died first. The child's own pid is the one that takes the
+//! lock, so `lock` and `fuser` name the process that really supervises.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::fcntl::OFlag;
+
+/// The child's half of the start-up pipe.
+#[derive(Debug)]
+pub struct Readiness(File);
+
+impl Readiness {
+    /// Detaches stdio (to `/dev/null`) and tells the waiting parent to return 0.
+    pub fn ready(self) -> io::Result<()> {
+        detach_stdio()?;
+        let mut f = self.0;
+        f.write_all(b"R")
+    }
+}
+
+/// Forks. In the parent this never returns: it exits with 0 once the child calls
+/// [`Readiness::ready`], or with the child's exit status. In the child it returns the
+/// readiness handle, in a new session.
+pub fn daemonize() -> io::Result<Readiness> {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // SAFETY: single-threaded; both sides go on with ordinary Rust code.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            drop(r);
+            nix::unistd::setsid()?;
+            Ok(Readiness(File::from(w)))
+        }
+        child => {
+            drop(w);
+            std::process::exit(wait_for_child(r, child))
+        }
+    }
+}
+
+fn wait_for_child(r: OwnedFd, child: libc::pid_t) -> i32 {
+    let mut byte = [0u8; 1];
+    if matches!(File::from(r).read(&mut byte), Ok(1)) {
+        return 0;
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(child, &mut status, 0) };
+        if rc == child {
+            break;
+        }
+        if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return 111;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        111
+    }
+}
+
+/// Points stdin, stdout and stderr at `/dev/null`.
+pub fn detach_stdio() -> io::Result<()> {
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard descriptors.
+        if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Puts the process in a known state before anything else: descriptors 0–2 open (so
+/// nothing we open later lands on them and is handed to the service by accident),
+/// every inherited descriptor above 2 closed, every signal disposition default except
+/// SIGPIPE (ignored, as Rust set it; the child resets it).
+///
+/// A shell that starts us with `&` sets SIGINT and SIGQUIT to ignored, and ignored
+/// dispositions survive exec: without this the service could not be interrupted.
+pub fn sanitize_process() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only inspects; the open (without O_CLOEXEC, like any
+        // standard descriptor) lands on the lowest free number, which is `fd`.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) < 0 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+    close_inherited_descriptors();
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
+            continue;
+        }
+        // SAFETY: restoring default dispositions; invalid numbers just fail.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+fn close_inherited_descriptors() {
+    // SAFETY: close_range closes descriptors nobody in this process refers to yet.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if rc == 0 {
+        return;
+    }
+    // Kernels before 5.9: close what /proc lists.
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd > 2)
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds {
+        // SAFETY: as above; the read_dir descriptor is already closed.
+        unsafe { libc::close(fd) };
+    }
+}

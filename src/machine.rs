@@ -1,0 +1,711 @@
+//! The supervision state machine: what supervise decides, with no I/O.
+//!
+//! [`Machine::handle`] takes one [`Event`] and the current monotonic time, updates the
+//! state and pushes the [`Effect`]s the event loop must carry out (fork, signal,
+//! reload, exit). Forking is an effect whose outcome comes back as another event
+//! ([`Event::Spawned`] or [`Event::SpawnFailed`]), so every decision here is a pure
+//! function of state and input and is tested as tables of (state, event) → (state,
+//! effects). Every delay — restart throttle, stop escalation — is a value of
+//! [`Machine::deadline`]; nothing here or in the loop ever sleeps.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::control::Letter;
+use crate::exit::Exit;
+use crate::status::Want;
+
+/// Where the service process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not running and not due to start.
+    Down,
+    /// Not running, due to start at `at` (the restart throttle).
+    Waiting {
+        /// When the next start is due.
+        at: Instant,
+    },
+    /// Running.
+    Up {
+        /// The service's pid.
+        pid: Pid,
+    },
+    /// Asked to stop; waiting for it to exit.
+    Stopping {
+        /// The service's pid.
+        pid: Pid,
+        /// When it gets KILL if still alive; `None` once KILL was sent.
+        kill_at: Option<Instant>,
+    },
+}
+
+/// Something that happened, fed to [`Machine::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A control letter arrived (SIGHUP arrives as [`Letter::Reload`]).
+    Letter(Letter),
+    /// The [`Effect::Spawn`] just carried out forked this pid.
+    Spawned(Pid),
+    /// The [`Effect::Spawn`] just carried out could not fork.
+    SpawnFailed,
+    /// A child was reaped.
+    Exited(Pid, Exit),
+    /// [`Machine::deadline`] has passed.
+    Timer,
+    /// SIGTERM or SIGINT reached supervise: stop the service, then exit (as `dx`).
+    Terminate,
+}
+
+/// Something the event loop must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Fork and exec the service, then report [`Event::Spawned`] or
+    /// [`Event::SpawnFailed`].
+    Spawn,
+    /// Send a signal to the service.
+    Signal(Pid, Signal),
+    /// Re-read the config file.
+    Reload,
+    /// Supervise is done: the service is down and `x` was asked for.
+    Exit,
+}
+
+/// Timings the machine works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Minimum time between two starts (1 s, as in the legacy tool).
+    pub throttle: Duration,
+    /// How long a stopping service has between TERM and KILL.
+    pub stop_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            throttle: Duration::from_secs(1),
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The whole decision state of one supervise.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    phase: Phase,
+    want: Want,
+    paused: bool,
+    alarms: bool,
+    exit_when_down: bool,
+    last_start: Option<Instant>,
+    starts: u64,
+    last_exit: Option<Exit>,
+    timing: Timing,
+}
+
+impl Machine {
+    /// A machine with the service down and wanting up (supervise's initial state; the
+    /// caller feeds [`Letter::Up`] to start it).
+    pub fn new(timing: Timing) -> Machine {
+        Machine {
+            phase: Phase::Down,
+            want: Want::Down,
+            paused: false,
+            alarms: true,
+            exit_when_down: false,
+            last_start: None,
+            starts: 0,
+            last_exit: None,
+            timing,
+        }
+    }
+
+    /// Where the service process is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// What the operator wants.
+    pub fn want(&self) -> Want {
+        self.want
+    }
+
+    /// Whether `p` paused the service.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Whether alarms are on.
+    pub fn alarms(&self) -> bool {
+        self.alarms
+    }
+
+    /// Whether `x` (or SIGTERM) asked supervise to exit once the service is down.
+    pub fn exiting(&self) -> bool {
+        self.exit_when_down
+    }
+
+    /// How many times the service was started.
+    pub fn starts(&self) -> u64 {
+        self.starts
+    }
+
+    /// How the last run ended.
+    pub fn last_exit(&self) -> Option<Exit> {
+        self.last_exit
+    }
+
+    /// The running service's pid.
+    pub fn pid(&self) -> Option<Pid> {
+        match self.phase {
+            Phase::Up { pid } | Phase::Stopping { pid, .. } => Some(pid),
+            Phase::Down | Phase::Waiting { .. } => None,
+        }
+    }
+
+    /// The next moment at which [`Event::Timer`] must be fed, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Waiting { at } => Some(at),
+            Phase::Stopping { kill_at, .. } => kill_at,
+            Phase::Down | Phase::Up { .. } => None,
+        }
+    }
+
+    /// Applies one event and pushes what must be done onto `out`.
+    pub fn handle(&mut self, event: Event, now: Instant, out: &mut Vec<Effect>) {
+        match event {
+            Event::Letter(l) => self.on_letter(l, now, out),
+            Event::Spawned(pid) => self.on_spawned(pid, now),
+            Event::SpawnFailed => self.on_spawn_failed(now),
+            Event::Exited(pid, how) => self.on_exit(pid, how, now, out),
+            Event::Timer => self.on_timer(now, out),
+            Event::Terminate => {
+                self.on_letter(Letter::Down, now, out);
+                self.on_letter(Letter::Exit, now, out);
+            }
+        }
+        if self.exit_when_down && self.pid().is_none() && !out.contains(&Effect::Exit) {
+            out.push(Effect::Exit);
+        }
+    }
+
+    fn on_letter(&mut self, letter: Letter, now: Instant, out: &mut Vec<Effect>) {
+        match letter {
+            Letter::Up => self.set_want(Want::Up, now, out),
+            Letter::Once => self.set_want(Want::Once, now, out),
+            Letter::Down => self.stop(now, out),
+            Letter::Pause => self.pause(out),
+            Letter::Continue => self.resume(out),
+            Letter::Exit => self.exit_when_down(),
+            Letter::Silence => self.alarms = false,
+            Letter::Alarms => self.alarms = true,
+            Letter::Reload => out.push(Effect::Reload),
+            Letter::Hup
+            | Letter::Alarm
+            | Letter::Interrupt
+            | Letter::Terminate
+            | Letter::Kill
+            | Letter::Quit
+            | Letter::User1
+            | Letter::User2 => {
+                if let Some(sig) = letter.plain_signal() {
+                    self.signal(sig, out);
+                }
+            }
+        }
+    }
+
+    /// `u` / `o`: record the wish and start the service if nothing runs or is due.
+    fn set_want(&mut self, want: Want, now: Instant, out: &mut Vec<Effect>) {
+        self.want = want;
+        match self.phase {
+            Phase::Down => self.schedule_start(now, out),
+            Phase::Waiting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {}
+        }
+    }
+
+    /// `d`: TERM then CONT (a stopped process cannot act on TERM), and a KILL deadline.
+    /// Repeating `d` repeats the signals but keeps the first deadline.
+    fn stop(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        self.want = Want::Down;
+        match self.phase {
+            Phase::Down => {}
+            Phase::Waiting { .. } => self.phase = Phase::Down,
+            Phase::Up { pid } => {
+                self.send_stop(pid, out);
+                self.phase = Phase::Stopping {
+                    pid,
+                    kill_at: Some(now + self.timing.stop_timeout),
+                };
+            }
+            Phase::Stopping { pid, .. } => self.send_stop(pid, out),
+        }
+    }
+
+    fn send_stop(&mut self, pid: Pid, out: &mut Vec<Effect>) {
+        out.push(Effect::Signal(pid, Signal::SIGTERM));
+        out.push(Effect::Signal(pid, Signal::SIGCONT));
+        self.paused = false;
+    }
+
+    fn pause(&mut self, out: &mut Vec<Effect>) {
+        if let Some(pid) = self.pid() {
+            out.push(Effect::Signal(pid, Signal::SIGSTOP));
+            self.paused = true;
+        }
+    }
+
+    fn resume(&mut self, out: &mut Vec<Effect>) {
+        if let Some(pid) = self.pid() {
+            out.push(Effect::Signal(pid, Signal::SIGCONT));
+            self.paused = false;
+        }
+    }
+
+    fn signal(&mut self, sig: Signal, out: &mut Vec<Effect>) {
+        if let Some(pid) = self.pid() {
+            out.push(Effect::Signal(pid, sig));
+        }
+    }
+
+    /// `x`: a pending start is cancelled; a running service keeps running and is not
+    /// restarted when it exits.
+    fn exit_when_down(&mut self) {
+        self.exit_when_down = true;
+        match self.phase {
+            Phase::Waiting { .. } => self.phase = Phase::Down,
+            Phase::Down | Phase::Up { .. } | Phase::Stopping { .. } => {}
+        }
+    }
+
+    /// Starts now if the throttle allows, else sets the deadline to when it does.
+    fn schedule_start(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        let at = self
+            .last_start
+            .map_or(now, |t| t + self.timing.throttle)
+            .max(now);
+        self.phase = Phase::Waiting { at };
+        if at <= now {
+            out.push(Effect::Spawn);
+        }
+    }
+
+    fn on_spawned(&mut self, pid: Pid, now: Instant) {
+        self.phase = Phase::Up { pid };
+        self.last_start = Some(now);
+        self.starts += 1;
+        self.paused = false;
+    }
+
+    /// Fork failed: try again once the throttle allows, never in a hot loop.
+    fn on_spawn_failed(&mut self, now: Instant) {
+        self.last_start = Some(now);
+        self.phase = Phase::Waiting {
+            at: now + self.timing.throttle,
+        };
+    }
+
+    fn on_exit(&mut self, pid: Pid, how: Exit, now: Instant, out: &mut Vec<Effect>) {
+        if self.pid() != Some(pid) {
+            return;
+        }
+        self.last_exit = Some(how);
+        self.paused = false;
+        self.phase = Phase::Down;
+        if self.exit_when_down {
+            return;
+        }
+        match self.want {
+            Want::Up => self.schedule_start(now, out),
+            Want::Down | Want::Once => {}
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        match self.phase {
+            Phase::Waiting { at } if at <= now => out.push(Effect::Spawn),
+            Phase::Stopping {
+                pid,
+                kill_at: Some(t),
+            } if t <= now => {
+                out.push(Effect::Signal(pid, Signal::SIGKILL));
+                self.phase = Phase::Stopping { pid, kill_at: None };
+            }
+            Phase::Down | Phase::Waiting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn pid(n: i32) -> Pid {
+        Pid::from_raw(n)
+    }
+
+    /// A machine whose clock starts at `t0`, with one service started at `t0` as pid 10.
+    fn running(t0: Instant) -> Machine {
+        let mut m = Machine::new(Timing::default());
+        let mut out = Vec::new();
+        m.handle(Event::Letter(Letter::Up), t0, &mut out);
+        assert_eq!(out, vec![Effect::Spawn]);
+        m.handle(Event::Spawned(pid(10)), t0, &mut Vec::new());
+        m
+    }
+
+    fn step(m: &mut Machine, e: Event, now: Instant) -> Vec<Effect> {
+        let mut out = Vec::new();
+        m.handle(e, now, &mut out);
+        out
+    }
+
+    #[test]
+    fn first_up_starts_at_once() {
+        let t0 = Instant::now();
+        let m = running(t0);
+        assert_eq!(m.phase(), Phase::Up { pid: pid(10) });
+        assert_eq!(m.want(), Want::Up);
+        assert_eq!(m.starts(), 1);
+        assert_eq!(m.deadline(), None);
+    }
+
+    #[test]
+    fn restart_is_immediate_after_a_second_and_throttled_before() {
+        let t0 = Instant::now();
+        // (time of death after start, expected effects, expected phase)
+        let rows = [
+            (
+                2 * SEC,
+                vec![Effect::Spawn],
+                Phase::Waiting { at: t0 + 2 * SEC },
+            ),
+            (SEC, vec![Effect::Spawn], Phase::Waiting { at: t0 + SEC }),
+            (SEC / 4, vec![], Phase::Waiting { at: t0 + SEC }),
+        ];
+        for (after, effects, phase) in rows {
+            let mut m = running(t0);
+            let out = step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + after);
+            assert_eq!(out, effects, "death after {after:?}");
+            assert_eq!(m.phase(), phase, "death after {after:?}");
+            assert_eq!(m.last_exit(), Some(Exit::Code(1)));
+        }
+    }
+
+    #[test]
+    fn throttled_start_fires_on_the_deadline_not_before() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + SEC / 10);
+        assert_eq!(m.deadline(), Some(t0 + SEC));
+        assert_eq!(step(&mut m, Event::Timer, t0 + SEC / 2), vec![]);
+        assert_eq!(step(&mut m, Event::Timer, t0 + SEC), vec![Effect::Spawn]);
+        step(&mut m, Event::Spawned(pid(11)), t0 + SEC);
+        assert_eq!(m.phase(), Phase::Up { pid: pid(11) });
+        assert_eq!(m.starts(), 2);
+    }
+
+    #[test]
+    fn letters_while_up() {
+        let t0 = Instant::now();
+        let p = pid(10);
+        use Letter as L;
+        use Signal as S;
+        // (letter, effects, phase after, want after)
+        let rows: Vec<(Letter, Vec<Effect>, Phase, Want)> = vec![
+            (L::Up, vec![], Phase::Up { pid: p }, Want::Up),
+            (L::Once, vec![], Phase::Up { pid: p }, Want::Once),
+            (
+                L::Down,
+                vec![Effect::Signal(p, S::SIGTERM), Effect::Signal(p, S::SIGCONT)],
+                Phase::Stopping {
+                    pid: p,
+                    kill_at: Some(t0 + 10 * SEC),
+                },
+                Want::Down,
+            ),
+            (
+                L::Pause,
+                vec![Effect::Signal(p, S::SIGSTOP)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Continue,
+                vec![Effect::Signal(p, S::SIGCONT)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Hup,
+                vec![Effect::Signal(p, S::SIGHUP)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Alarm,
+                vec![Effect::Signal(p, S::SIGALRM)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Interrupt,
+                vec![Effect::Signal(p, S::SIGINT)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Terminate,
+                vec![Effect::Signal(p, S::SIGTERM)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Kill,
+                vec![Effect::Signal(p, S::SIGKILL)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::Quit,
+                vec![Effect::Signal(p, S::SIGQUIT)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::User1,
+                vec![Effect::Signal(p, S::SIGUSR1)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (
+                L::User2,
+                vec![Effect::Signal(p, S::SIGUSR2)],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+            (L::Exit, vec![], Phase::Up { pid: p }, Want::Up),
+            (L::Silence, vec![], Phase::Up { pid: p }, Want::Up),
+            (L::Alarms, vec![], Phase::Up { pid: p }, Want::Up),
+            (
+                L::Reload,
+                vec![Effect::Reload],
+                Phase::Up { pid: p },
+                Want::Up,
+            ),
+        ];
+        assert_eq!(rows.len(), Letter::ALL.len(), "one row per letter");
+        for (letter, effects, phase, want) in rows {
+            let mut m = running(t0);
+            assert_eq!(
+                step(&mut m, Event::Letter(letter), t0),
+                effects,
+                "{letter:?}"
+            );
+            assert_eq!(m.phase(), phase, "{letter:?}");
+            assert_eq!(m.want(), want, "{letter:?}");
+        }
+    }
+
+    #[test]
+    fn letters_while_down() {
+        let t0 = Instant::now();
+        use Letter as L;
+        // From down (after `d` and the exit): only u and o start; x exits; signals
+        // have nobody to go to.
+        for letter in Letter::ALL {
+            let mut m = running(t0);
+            step(&mut m, Event::Letter(L::Down), t0);
+            step(
+                &mut m,
+                Event::Exited(
+                    pid(10),
+                    Exit::Signal {
+                        signal: 15,
+                        core: false,
+                    },
+                ),
+                t0,
+            );
+            assert_eq!(m.phase(), Phase::Down);
+            let later = t0 + 5 * SEC;
+            let out = step(&mut m, Event::Letter(letter), later);
+            let expected = match letter {
+                L::Up | L::Once => vec![Effect::Spawn],
+                L::Exit => vec![Effect::Exit],
+                L::Reload => vec![Effect::Reload],
+                _ => vec![],
+            };
+            assert_eq!(out, expected, "{letter:?}");
+        }
+    }
+
+    #[test]
+    fn pause_and_continue_track_the_flag() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Pause), t0);
+        assert!(m.paused());
+        step(&mut m, Event::Letter(Letter::Continue), t0);
+        assert!(!m.paused());
+        step(&mut m, Event::Letter(Letter::Pause), t0);
+        step(&mut m, Event::Letter(Letter::Down), t0);
+        assert!(!m.paused(), "d sends CONT");
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Pause), t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + 2 * SEC);
+        assert!(!m.paused(), "a dead process is not paused");
+    }
+
+    #[test]
+    fn down_does_not_restart_and_kills_after_the_timeout() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Down), t0);
+        assert_eq!(m.deadline(), Some(t0 + 10 * SEC));
+        assert_eq!(step(&mut m, Event::Timer, t0 + 9 * SEC), vec![]);
+        assert_eq!(
+            step(&mut m, Event::Timer, t0 + 10 * SEC),
+            vec![Effect::Signal(pid(10), Signal::SIGKILL)]
+        );
+        assert_eq!(m.deadline(), None, "KILL is sent once");
+        let out = step(
+            &mut m,
+            Event::Exited(
+                pid(10),
+                Exit::Signal {
+                    signal: 9,
+                    core: false,
+                },
+            ),
+            t0 + 11 * SEC,
+        );
+        assert_eq!(out, vec![]);
+        assert_eq!(m.phase(), Phase::Down);
+    }
+
+    #[test]
+    fn repeated_down_resends_but_keeps_the_deadline() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Down), t0);
+        let out = step(&mut m, Event::Letter(Letter::Down), t0 + 3 * SEC);
+        assert_eq!(out.len(), 2);
+        assert_eq!(m.deadline(), Some(t0 + 10 * SEC));
+    }
+
+    #[test]
+    fn up_while_stopping_restarts_after_the_exit() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Down), t0 + 2 * SEC);
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Up), t0 + 2 * SEC),
+            vec![]
+        );
+        let out = step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + 3 * SEC);
+        assert_eq!(out, vec![Effect::Spawn]);
+    }
+
+    #[test]
+    fn once_is_not_restarted() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(Timing::default());
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Once), t0),
+            vec![Effect::Spawn]
+        );
+        step(&mut m, Event::Spawned(pid(7)), t0);
+        assert_eq!(
+            step(&mut m, Event::Exited(pid(7), Exit::Code(0)), t0 + 5 * SEC),
+            vec![]
+        );
+        assert_eq!(m.phase(), Phase::Down);
+        assert_eq!(m.want(), Want::Once);
+    }
+
+    #[test]
+    fn exit_waits_for_the_service_and_suppresses_the_restart() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        assert_eq!(step(&mut m, Event::Letter(Letter::Exit), t0), vec![]);
+        let out = step(&mut m, Event::Exited(pid(10), Exit::Code(3)), t0 + 5 * SEC);
+        assert_eq!(out, vec![Effect::Exit]);
+    }
+
+    #[test]
+    fn exit_while_waiting_cancels_the_start() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0);
+        assert!(matches!(m.phase(), Phase::Waiting { .. }));
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Exit), t0),
+            vec![Effect::Exit]
+        );
+        assert_eq!(m.phase(), Phase::Down);
+    }
+
+    #[test]
+    fn terminate_is_down_then_exit() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        let out = step(&mut m, Event::Terminate, t0);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Signal(pid(10), Signal::SIGTERM),
+                Effect::Signal(pid(10), Signal::SIGCONT)
+            ]
+        );
+        let out = step(
+            &mut m,
+            Event::Exited(
+                pid(10),
+                Exit::Signal {
+                    signal: 15,
+                    core: false,
+                },
+            ),
+            t0,
+        );
+        assert_eq!(out, vec![Effect::Exit]);
+    }
+
+    #[test]
+    fn spawn_failure_retries_on_the_throttle() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(Timing::default());
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::SpawnFailed, t0);
+        assert_eq!(m.phase(), Phase::Waiting { at: t0 + SEC });
+        assert_eq!(step(&mut m, Event::Timer, t0 + SEC / 2), vec![]);
+        assert_eq!(step(&mut m, Event::Timer, t0 + SEC), vec![Effect::Spawn]);
+    }
+
+    #[test]
+    fn strangers_are_ignored() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        assert_eq!(
+            step(&mut m, Event::Exited(pid(99), Exit::Code(0)), t0),
+            vec![]
+        );
+        assert_eq!(m.phase(), Phase::Up { pid: pid(10) });
+    }
+
+    #[test]
+    fn silence_and_alarms_toggle() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        assert!(m.alarms());
+        step(&mut m, Event::Letter(Letter::Silence), t0);
+        assert!(!m.alarms());
+        step(&mut m, Event::Letter(Letter::Alarms), t0);
+        assert!(m.alarms());
+    }
+}

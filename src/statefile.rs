@@ -1,0 +1,384 @@
+//! The `state` file: what the 20-byte `status` cannot hold, for `svc` and for people.
+//!
+//! Written beside `status` with the same `state.new` + rename, after `status`, on every
+//! change. It is text, one `key=value` per line, so `cat status/app/state` is useful
+//! on its own; readers ignore keys they do not know, so fields can be added without
+//! breaking older `svc`s. Values escape `\` as `\\` and line ends as `\n`.
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `format` | `1` |
+//! | `supervise_pid` | pid of the supervise process |
+//! | `service` | the service's name |
+//! | `command` | the command as given |
+//! | `phase` | `down`, `waiting` (a start is due), `up`, `stopping` |
+//! | `want` | `up`, `down`, `once` |
+//! | `pid` | the service's pid, 0 when not running |
+//! | `since` | Unix time (`secs.nanos`) of the last change of pid |
+//! | `starts` | how many times supervise started the service |
+//! | `next_start` | when a due start happens (phase `waiting` only) |
+//! | `last_exit` | how the last run ended, in words (`exited 1`, `killed by SIGKILL`) |
+//! | `last_exit_code`, `last_exit_signal` | the number, the other one empty |
+//! | `last_core` | `1` if it dumped core |
+//! | `last_exit_time` | Unix time of that exit |
+
+use std::fmt::{self, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::exit::Exit;
+use crate::status::Want;
+
+/// The version written in `format=`.
+pub const FORMAT: u32 = 1;
+
+/// Where the service process is, as the state file names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not running, not due to start.
+    Down,
+    /// Not running, a start is due at `next_start`.
+    Waiting,
+    /// Running.
+    Up,
+    /// Asked to stop, not yet gone.
+    Stopping,
+}
+
+impl Phase {
+    /// The word in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Down => "down",
+            Phase::Waiting => "waiting",
+            Phase::Up => "up",
+            Phase::Stopping => "stopping",
+        }
+    }
+
+    /// The inverse of [`Phase::name`].
+    pub fn from_name(s: &str) -> Option<Phase> {
+        match s {
+            "down" => Some(Phase::Down),
+            "waiting" => Some(Phase::Waiting),
+            "up" => Some(Phase::Up),
+            "stopping" => Some(Phase::Stopping),
+            _ => None,
+        }
+    }
+}
+
+/// One ended run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastExit {
+    /// How it ended.
+    pub how: Exit,
+    /// When supervise reaped it.
+    pub at: SystemTime,
+}
+
+/// Everything in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Pid of the supervise process.
+    pub supervise_pid: u32,
+    /// Service name.
+    pub service: String,
+    /// The command as the operator gave it.
+    pub command: String,
+    /// Where the process is.
+    pub phase: Phase,
+    /// What the operator wants.
+    pub want: Want,
+    /// The service's pid, 0 when not running.
+    pub pid: u32,
+    /// When the pid last changed.
+    pub since: SystemTime,
+    /// How many starts so far.
+    pub starts: u64,
+    /// When a due start happens.
+    pub next_start: Option<SystemTime>,
+    /// How the last run ended.
+    pub last_exit: Option<LastExit>,
+}
+
+/// Why a state file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// 1-based line, 0 for the file as a whole.
+    pub line: usize,
+    /// What is wrong there.
+    pub reason: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "line {}: {}", self.line, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// `secs.nanos` since the Unix epoch.
+pub fn format_time(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// The inverse of [`format_time`].
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    let (secs, nanos) = s.split_once('.').unwrap_or((s, "0"));
+    let secs: u64 = secs.parse().ok()?;
+    if nanos.is_empty() || nanos.len() > 9 || !nanos.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: u32 = format!("{nanos:0<9}").parse().ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some('n')) => {
+                out.push('\n');
+                chars.next();
+            }
+            ('\\', Some('\\')) => {
+                out.push('\\');
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes the record as text.
+pub fn encode(r: &Record) -> String {
+    let mut s = String::with_capacity(256);
+    // Writing to a String cannot fail.
+    let _ = (|| -> fmt::Result {
+        writeln!(s, "format={FORMAT}")?;
+        writeln!(s, "supervise_pid={}", r.supervise_pid)?;
+        writeln!(s, "service={}", escape(&r.service))?;
+        writeln!(s, "command={}", escape(&r.command))?;
+        writeln!(s, "phase={}", r.phase.name())?;
+        writeln!(s, "want={}", r.want.name())?;
+        writeln!(s, "pid={}", r.pid)?;
+        writeln!(s, "since={}", format_time(r.since))?;
+        writeln!(s, "starts={}", r.starts)?;
+        if let Some(t) = r.next_start {
+            writeln!(s, "next_start={}", format_time(t))?;
+        }
+        if let Some(e) = r.last_exit {
+            writeln!(s, "last_exit={}", e.how)?;
+            let num = |n: Option<i32>| n.map(|n| n.to_string()).unwrap_or_default();
+            writeln!(s, "last_exit_code={}", num(e.how.code()))?;
+            writeln!(s, "last_exit_signal={}", num(e.how.signal()))?;
+            writeln!(s, "last_core={}", u8::from(e.how.core_dumped()))?;
+            writeln!(s, "last_exit_time={}", format_time(e.at))?;
+        }
+        Ok(())
+    })();
+    s
+}
+
+/// Reads the record back; unknown keys are skipped.
+pub fn decode(text: &str) -> Result<Record, DecodeError> {
+    let mut fields: Vec<(usize, &str, &str)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| DecodeError {
+            line: i + 1,
+            reason: format!("{line:?} is not key=value"),
+        })?;
+        fields.push((i + 1, k, v));
+    }
+    let get = |key: &str| {
+        fields
+            .iter()
+            .find(|(_, k, _)| *k == key)
+            .map(|&(l, _, v)| (l, v))
+    };
+    let need = |key: &str| {
+        get(key).ok_or_else(|| DecodeError {
+            line: 0,
+            reason: format!("the key {key} is missing"),
+        })
+    };
+    fn parse<T>(
+        line: usize,
+        key: &str,
+        v: &str,
+        f: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, DecodeError> {
+        f(v).ok_or_else(|| DecodeError {
+            line,
+            reason: format!("{key}={v:?} is not valid"),
+        })
+    }
+    let field = |key: &str| -> Result<(usize, &str), DecodeError> { need(key) };
+    let (l, v) = field("format")?;
+    let format: u32 = parse(l, "format", v, |v| v.parse().ok())?;
+    if format != FORMAT {
+        return Err(DecodeError {
+            line: l,
+            reason: format!("format {format} is not {FORMAT}: written by another version"),
+        });
+    }
+    let num = |key: &str| -> Result<u64, DecodeError> {
+        let (l, v) = field(key)?;
+        parse(l, key, v, |v| v.parse().ok())
+    };
+    let time = |key: &str| -> Result<Option<SystemTime>, DecodeError> {
+        match get(key) {
+            None => Ok(None),
+            Some((l, v)) => parse(l, key, v, parse_time).map(Some),
+        }
+    };
+    let (pl, pv) = field("phase")?;
+    let (wl, wv) = field("want")?;
+    let last_exit = match get("last_exit_code") {
+        None => None,
+        Some((l, code)) => {
+            let how = if code.is_empty() {
+                let (sl, sig) = field("last_exit_signal")?;
+                Exit::Signal {
+                    signal: parse(sl, "last_exit_signal", sig, |v| v.parse().ok())?,
+                    core: get("last_core").is_some_and(|(_, v)| v == "1"),
+                }
+            } else {
+                Exit::Code(parse(l, "last_exit_code", code, |v| v.parse().ok())?)
+            };
+            let at = time("last_exit_time")?.unwrap_or(UNIX_EPOCH);
+            Some(LastExit { how, at })
+        }
+    };
+    Ok(Record {
+        supervise_pid: u32::try_from(num("supervise_pid")?).unwrap_or(0),
+        service: unescape(field("service")?.1),
+        command: unescape(field("command")?.1),
+        phase: parse(pl, "phase", pv, Phase::from_name)?,
+        want: parse(wl, "want", wv, Want::from_name)?,
+        pid: u32::try_from(num("pid")?).unwrap_or(0),
+        since: time("since")?.ok_or_else(|| DecodeError {
+            line: 0,
+            reason: "the key since is missing".into(),
+        })?,
+        starts: num("starts")?,
+        next_start: time("next_start")?,
+        last_exit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            supervise_pid: 100,
+            service: "app".into(),
+            command: "python 'app.py'\nsecond \\ line".into(),
+            phase: Phase::Waiting,
+            want: Want::Up,
+            pid: 0,
+            since: UNIX_EPOCH + Duration::new(1_795_255_200, 123),
+            starts: 3,
+            next_start: Some(UNIX_EPOCH + Duration::new(1_795_255_201, 0)),
+            last_exit: Some(LastExit {
+                how: Exit::Signal {
+                    signal: 11,
+                    core: true,
+                },
+                at: UNIX_EPOCH + Duration::new(1_795_255_200, 5),
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let r = sample();
+        assert_eq!(decode(&encode(&r)), Ok(r.clone()));
+        let plain = Record {
+            phase: Phase::Up,
+            pid: 42,
+            next_start: None,
+            last_exit: Some(LastExit {
+                how: Exit::Code(3),
+                at: UNIX_EPOCH,
+            }),
+            ..r.clone()
+        };
+        assert_eq!(decode(&encode(&plain)), Ok(plain));
+        let fresh = Record {
+            last_exit: None,
+            next_start: None,
+            ..r
+        };
+        assert_eq!(decode(&encode(&fresh)), Ok(fresh));
+    }
+
+    #[test]
+    fn text_is_readable() {
+        let text = encode(&sample());
+        assert!(text.contains("\nphase=waiting\n"), "{text}");
+        assert!(
+            text.contains("\nlast_exit=killed by SIGSEGV (core dumped)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ncommand=python 'app.py'\\nsecond \\\\ line\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nsince=1795255200.000000123\n"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_skipped() {
+        let text = encode(&sample()) + "future_key=whatever\n";
+        assert_eq!(decode(&text), Ok(sample()));
+    }
+
+    #[test]
+    fn damage_is_reported_with_the_line() {
+        let text = encode(&sample()).replace("phase=waiting", "phase=dancing");
+        let err = decode(&text).unwrap_err();
+        assert_eq!(err.to_string(), "line 5: phase=\"dancing\" is not valid");
+        let err = decode("format=1\nno equals sign\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        let err = decode("").unwrap_err();
+        assert_eq!(err.to_string(), "the key format is missing");
+        let err = decode("format=7\n").unwrap_err();
+        assert!(err.reason.contains("another version"));
+        let truncated: String = encode(&sample())
+            .lines()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(decode(&truncated).is_err());
+    }
+
+    #[test]
+    fn times_parse_strictly() {
+        assert_eq!(
+            parse_time("5.5"),
+            Some(UNIX_EPOCH + Duration::new(5, 500_000_000))
+        );
+        assert_eq!(parse_time("5"), Some(UNIX_EPOCH + Duration::new(5, 0)));
+        assert_eq!(parse_time("5."), None);
+        assert_eq!(parse_time("x.1"), None);
+        assert_eq!(parse_time("1.1234567890"), None);
+    }
+}

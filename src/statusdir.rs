@@ -1,0 +1,305 @@
+//! The status directory (SPEC §3): its file names, and supervise's side of it — created
+//! if missing, locked for supervise's whole life, its FIFOs made and held open, and
+//! the atomic `X.new` + rename writes of `status` and `state`.
+//!
+//! Every descriptor opened here is close-on-exec, so the service inherits none of them
+//! and `fuser lock` names supervise alone.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::Mode;
+
+/// File names inside a status directory, shared by supervise and svc.
+pub mod names {
+    /// Held with `flock(LOCK_EX)` by supervise; holds supervise's pid as text.
+    pub const LOCK: &str = "lock";
+    /// FIFO of control letters.
+    pub const CONTROL: &str = "control";
+    /// FIFO held open for reading by supervise, so a non-blocking open for writing
+    /// succeeds only while it runs.
+    pub const OK: &str = "ok";
+    /// The 20-byte legacy status.
+    pub const STATUS: &str = "status";
+    /// Where `status` is written before the rename.
+    pub const STATUS_NEW: &str = "status.new";
+    /// The richer state record ([`crate::statefile`]).
+    pub const STATE: &str = "state";
+    /// Where `state` is written before the rename.
+    pub const STATE_NEW: &str = "state.new";
+    /// The service's standard output.
+    pub const STDOUT: &str = "__stdout";
+    /// The service's standard error.
+    pub const STDERR: &str = "__stderr";
+    /// Supervise's NOTICE lines.
+    pub const LOG: &str = "supervise.log";
+    /// Supervise's WARNING and FATAL lines.
+    pub const LOG_WF: &str = "supervise.log.wf";
+}
+
+/// Why the status directory could not be taken over.
+#[derive(Debug)]
+pub enum SetupError {
+    /// Another supervise holds the lock; its pid when the lock file says it.
+    Locked(Option<u32>),
+    /// A file system operation failed: what was being done, on which path.
+    Io(String, PathBuf, io::Error),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Locked(Some(pid)) => {
+                write!(
+                    f,
+                    "already supervised by supervise pid {pid} (it holds the lock)"
+                )
+            }
+            SetupError::Locked(None) => {
+                f.write_str("already supervised by another process (it holds the lock)")
+            }
+            SetupError::Io(what, path, e) => write!(f, "cannot {what} {}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+fn io_err(what: &str, path: &Path) -> impl FnOnce(io::Error) -> SetupError {
+    let (what, path) = (what.to_owned(), path.to_path_buf());
+    move |e| SetupError::Io(what, path, e)
+}
+
+/// A status directory owned by this supervise.
+#[derive(Debug)]
+pub struct StatusDir {
+    path: PathBuf,
+    dir: OwnedFd,
+    // Held for their side effects: the flock, and the FIFO ends that make `ok` and
+    // `control` answer while supervise lives.
+    _lock: File,
+    _ok: File,
+    _control_writer: File,
+    control: File,
+}
+
+impl StatusDir {
+    /// Creates (mode 0700) and locks `path`, writes our pid into `lock`, and makes the
+    /// two FIFOs. Fails without touching anything if another supervise holds the lock.
+    pub fn take(path: &Path) -> Result<StatusDir, SetupError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(io_err("create directory", path))?;
+        let lock = lock(&path.join(names::LOCK))?;
+        let dir = open_dir(path).map_err(io_err("open directory", path))?;
+        let control_path = path.join(names::CONTROL);
+        let ok_path = path.join(names::OK);
+        make_fifo(&control_path)?;
+        make_fifo(&ok_path)?;
+        // The reader first: a non-blocking open for writing fails without one.
+        let control = open_fifo(&control_path, false)?;
+        Ok(StatusDir {
+            path: path.to_path_buf(),
+            dir,
+            _lock: lock,
+            _ok: open_fifo(&ok_path, false)?,
+            _control_writer: open_fifo(&control_path, true)?,
+            control,
+        })
+    }
+
+    /// The directory as given on the command line.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read end of `control`, non-blocking, for the poll loop.
+    pub fn control(&self) -> BorrowedFd<'_> {
+        self.control.as_fd()
+    }
+
+    /// Reads what is waiting in `control`; 0 when nothing is.
+    pub fn read_control(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match (&self.control).read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Replaces `name` with `bytes` atomically: write `tmp`, rename over `name`.
+    pub fn write_atomic(&self, tmp: &str, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let fd = openat(
+            &self.dir,
+            tmp,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )?;
+        File::from(fd).write_all(bytes)?;
+        renameat(&self.dir, tmp, &self.dir, name)?;
+        Ok(())
+    }
+
+    /// Opens a file of the directory for appending, creating it (0644) if needed.
+    pub fn open_append(&self, name: &str) -> io::Result<File> {
+        let fd = openat(
+            &self.dir,
+            name,
+            OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )?;
+        Ok(File::from(fd))
+    }
+}
+
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)?;
+    Ok(f.into())
+}
+
+/// Takes the lock without blocking and records our pid in it.
+fn lock(path: &Path) -> Result<File, SetupError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(path)
+        .map_err(io_err("open", path))?;
+    if let Err(e) = fs2::FileExt::try_lock_exclusive(&file) {
+        if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(SetupError::Locked(read_pid(&mut file)));
+        }
+        return Err(SetupError::Io("lock".into(), path.to_path_buf(), e));
+    }
+    record_pid(&mut file).map_err(io_err("write pid into", path))?;
+    Ok(file)
+}
+
+fn record_pid(file: &mut File) -> io::Result<()> {
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())
+}
+
+/// The pid a lock file names, if it names one.
+pub fn read_pid(file: &mut impl Read) -> Option<u32> {
+    let mut s = String::new();
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok().filter(|&p| p > 0)
+}
+
+/// Makes `path` a FIFO with mode 0600 unless it already is one.
+fn make_fifo(path: &Path) -> Result<(), SetupError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_fifo() => {}
+        Ok(_) => {
+            // Something else squats the name; we hold the lock, so it is ours to fix.
+            fs::remove_file(path).map_err(io_err("remove non-FIFO", path))?;
+            mkfifo(path)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => mkfifo(path)?,
+        Err(e) => return Err(SetupError::Io("inspect".into(), path.to_path_buf(), e)),
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(io_err("set mode 0600 on", path))
+}
+
+/// Opens a FIFO without blocking: for reading, or for writing (which succeeds only
+/// because we already hold a reader).
+fn open_fifo(path: &Path, write: bool) -> Result<File, SetupError> {
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_err("open FIFO", path))
+}
+
+fn mkfifo(path: &Path) -> Result<(), SetupError> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
+        .map_err(|e| SetupError::Io("create FIFO".into(), path.to_path_buf(), e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_builds_the_directory_and_a_second_take_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("status").join("app");
+        let dir = StatusDir::take(&path).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        for name in [names::CONTROL, names::OK] {
+            let m = fs::symlink_metadata(path.join(name)).unwrap();
+            assert!(m.file_type().is_fifo(), "{name}");
+            assert_eq!(m.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+        let pid = read_pid(&mut File::open(path.join(names::LOCK)).unwrap());
+        assert_eq!(pid, Some(std::process::id()));
+        match StatusDir::take(&path) {
+            Err(SetupError::Locked(Some(p))) => assert_eq!(p, std::process::id()),
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(dir);
+        StatusDir::take(&path).expect("free again once dropped");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StatusDir::take(tmp.path()).unwrap();
+        dir.write_atomic(names::STATUS_NEW, names::STATUS, b"one")
+            .unwrap();
+        dir.write_atomic(names::STATUS_NEW, names::STATUS, b"two")
+            .unwrap();
+        assert_eq!(fs::read(tmp.path().join(names::STATUS)).unwrap(), b"two");
+        assert!(!tmp.path().join(names::STATUS_NEW).exists());
+    }
+
+    #[test]
+    fn a_squatting_regular_file_is_replaced_by_a_fifo() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(names::CONTROL), "junk").unwrap();
+        let _dir = StatusDir::take(tmp.path()).unwrap();
+        let m = fs::symlink_metadata(tmp.path().join(names::CONTROL)).unwrap();
+        assert!(m.file_type().is_fifo());
+    }
+
+    #[test]
+    fn control_reads_letters_and_reports_nothing_waiting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StatusDir::take(tmp.path()).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(dir.read_control(&mut buf).unwrap(), 0);
+        let mut w = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(tmp.path().join(names::CONTROL))
+            .unwrap();
+        w.write_all(b"dx").unwrap();
+        assert_eq!(dir.read_control(&mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"dx");
+    }
+
+    #[test]
+    fn an_uncreatable_directory_names_the_path() {
+        let err = StatusDir::take(Path::new("/proc/self/nope/status/app")).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("cannot create directory /proc/self/nope/status/app: "),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,568 @@
+//! The event loop: the one place where supervise waits, and the edge where the
+//! [`Machine`]'s decisions meet the system.
+//!
+//! One `poll` over the signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) and the `control`
+//! FIFO, with the machine's one deadline as the timeout. Each wake-up drains what is
+//! ready, turns it into [`Event`]s in arrival order, carries out the resulting
+//! [`Effect`]s, and then [`Supervisor::publish`]es: `status` and `state` are rewritten
+//! only if what they say changed. With no deadline and nothing ready, `poll` sleeps
+//! for ever: an idle supervise makes no system calls at all.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+
+use crate::child::{self, Child, Spec, Stdio};
+use crate::cli::{self, CommandLine, EXIT_SETUP, EXIT_USAGE, Options};
+use crate::command::{self, Program};
+use crate::control::{self, Letter, Parsed};
+use crate::daemon;
+use crate::exit::Exit;
+use crate::log::Log;
+use crate::machine::{Effect, Event, Machine, Phase, Timing};
+use crate::statefile::{self, LastExit, Record};
+use crate::status::{self, Status, Tai64n};
+use crate::statusdir::{StatusDir, names};
+
+/// A start-up failure: the message for stderr and the exit code.
+#[derive(Debug)]
+pub struct Fatal {
+    /// Exit code ([`EXIT_USAGE`] or [`EXIT_SETUP`]).
+    pub code: u8,
+    /// One line saying what is wrong.
+    pub message: String,
+}
+
+fn fatal(code: u8, message: impl Into<String>) -> Fatal {
+    Fatal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Runs `supervise` with its arguments (program name excluded); returns the exit code.
+pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    let opts = match cli::parse(args) {
+        Ok(cli::Cli::Run(opts)) => opts,
+        Ok(cli::Cli::Version) => {
+            println!("supervise {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Ok(cli::Cli::Help) => {
+            print!("{}", cli::USAGE);
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("supervise: {e} (see supervise -h)");
+            return EXIT_USAGE;
+        }
+    };
+    daemon::sanitize_process();
+    let readiness = if opts.foreground {
+        None
+    } else {
+        match daemon::daemonize() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("supervise: cannot fork into the background: {e}");
+                return EXIT_SETUP;
+            }
+        }
+    };
+    let mut sup = match Supervisor::new(&opts) {
+        Ok(s) => s,
+        Err(f) => {
+            eprintln!("supervise: {}", f.message);
+            return f.code;
+        }
+    };
+    sup.start();
+    if let Some(r) = readiness {
+        if let Err(e) = r.ready() {
+            sup.log
+                .warn(format_args!("cannot detach from the caller: {e}"));
+        }
+    }
+    sup.run()
+}
+
+/// The signals supervise takes through its signalfd.
+fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Monotonic deadlines shown as wall-clock times, through one fixed pairing taken at
+/// start-up so that the same deadline always shows as the same time.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    mono: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn wall(&self, at: Instant) -> SystemTime {
+        match at.checked_duration_since(self.mono) {
+            Some(d) => self.wall + d,
+            None => self
+                .wall
+                .checked_sub(self.mono.duration_since(at))
+                .unwrap_or(self.wall),
+        }
+    }
+}
+
+/// What was last written, so unchanged files are not rewritten.
+#[derive(Debug, Default)]
+struct Published {
+    pid: Option<Pid>,
+    status: Option<[u8; status::STATUS_LEN]>,
+    state: String,
+    /// A write failed and was warned about; cleared when one succeeds.
+    failing: bool,
+}
+
+/// One running supervise.
+#[derive(Debug)]
+pub struct Supervisor {
+    dir: StatusDir,
+    log: Log,
+    machine: Machine,
+    spec: Spec,
+    stdin: File,
+    signals: SignalFd,
+    child: Option<Child>,
+    name: String,
+    command: String,
+    clock: Clock,
+    since: SystemTime,
+    last_exit: Option<LastExit>,
+    published: Published,
+    exit: bool,
+}
+
+impl Supervisor {
+    /// Everything that can fail before the service starts: the command, the status
+    /// directory, the logs, the signalfd.
+    pub fn new(opts: &Options) -> Result<Supervisor, Fatal> {
+        let program = resolve(&opts.command)?;
+        let dir = StatusDir::take(&opts.dir)
+            .map_err(|e| fatal(EXIT_SETUP, format!("{}: {e}", opts.dir.display())))?;
+        let open = |name: &str| {
+            dir.open_append(name).map_err(|e| {
+                fatal(
+                    EXIT_SETUP,
+                    format!("cannot open {}: {e}", opts.dir.join(name).display()),
+                )
+            })
+        };
+        let log = Log::new(open(names::LOG)?, open(names::LOG_WF)?);
+        // The service's output files exist from the start, as in the legacy tool.
+        open(names::STDOUT)?;
+        open(names::STDERR)?;
+        let stdin = OpenOptions::new()
+            .read(true)
+            .open("/dev/null")
+            .map_err(|e| fatal(EXIT_SETUP, format!("cannot open /dev/null: {e}")))?;
+        let mask = handled_signals();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+            .map_err(|e| fatal(EXIT_SETUP, format!("cannot block signals: {e}")))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| fatal(EXIT_SETUP, format!("cannot create a signalfd: {e}")))?;
+        let command = opts.command.display();
+        check_config(&log, &opts.config, opts.config_given);
+        let clock = Clock::now();
+        Ok(Supervisor {
+            dir,
+            log,
+            machine: Machine::new(Timing::default()),
+            spec: Spec::new(&program),
+            stdin,
+            signals,
+            child: None,
+            name: opts.name.clone(),
+            command,
+            clock,
+            since: clock.wall,
+            last_exit: None,
+            published: Published::default(),
+            exit: false,
+        })
+    }
+
+    /// Wants the service up and starts it.
+    pub fn start(&mut self) {
+        self.log.notice(format_args!(
+            "supervise pid {} supervising {}: {}",
+            std::process::id(),
+            self.name,
+            self.command
+        ));
+        self.dispatch(Event::Letter(Letter::Up));
+        self.publish();
+    }
+
+    /// The loop; returns supervise's exit code.
+    pub fn run(&mut self) -> u8 {
+        while !self.exit {
+            let (signals, control) = match self.wait() {
+                Ok(ready) => ready,
+                Err(e) => {
+                    // poll fails only on resource exhaustion; let the next turn retry
+                    // rather than spin.
+                    self.log.warn(format_args!("poll failed: {e}"));
+                    (false, false)
+                }
+            };
+            if signals {
+                self.on_signals();
+            }
+            if control && !self.exit {
+                self.on_control();
+            }
+            if self
+                .machine
+                .deadline()
+                .is_some_and(|at| at <= Instant::now())
+                && !self.exit
+            {
+                self.dispatch(Event::Timer);
+            }
+            self.publish();
+        }
+        self.log
+            .notice(format_args!("supervise pid {} exiting", std::process::id()));
+        0
+    }
+
+    /// Blocks until a descriptor is ready or the deadline passes.
+    fn wait(&self) -> nix::Result<(bool, bool)> {
+        let mut fds = [
+            PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.dir.control(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout_until(self.machine.deadline())) {
+            Ok(_) => Ok((fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))),
+            Err(Errno::EINTR) => Ok((false, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drains the signalfd, then acts: several SIGCHLDs may have merged into one.
+    fn on_signals(&mut self) {
+        let mut reap = false;
+        let mut events = Vec::new();
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => reap = true,
+                Ok(Signal::SIGTERM | Signal::SIGINT) => events.push(Event::Terminate),
+                Ok(Signal::SIGHUP) => events.push(Event::Letter(Letter::Reload)),
+                Ok(_) | Err(_) => {}
+            }
+        }
+        if reap {
+            self.reap();
+        }
+        for e in events {
+            if self.exit {
+                break;
+            }
+            if e == Event::Terminate {
+                self.log
+                    .notice("received a termination signal: stopping the service, then exiting");
+            }
+            self.dispatch(e);
+        }
+    }
+
+    /// Collects every exited child.
+    fn reap(&mut self) {
+        loop {
+            let mut raw = 0;
+            // SAFETY: waitpid with a valid status pointer.
+            let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            let pid = Pid::from_raw(pid);
+            let Some(how) = Exit::from_wait_status(raw) else {
+                continue;
+            };
+            match self.child.take_if(|c| c.pid == pid) {
+                Some(mut c) => {
+                    match c.failure() {
+                        Some(f) => self.log.warn(format_args!(
+                            "cannot start {}: {f}",
+                            self.spec.path().display()
+                        )),
+                        None => self.log.notice(format_args!("pid {pid} {how}")),
+                    }
+                    self.last_exit = Some(LastExit {
+                        how,
+                        at: SystemTime::now(),
+                    });
+                    self.dispatch(Event::Exited(pid, how));
+                }
+                None => self
+                    .log
+                    .notice(format_args!("reaped pid {pid} ({how}), not the service")),
+            }
+        }
+    }
+
+    /// Reads and applies control letters, in order.
+    fn on_control(&mut self) {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = match self.dir.read_control(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.log.warn(format_args!("cannot read control: {e}"));
+                    return;
+                }
+            };
+            for item in control::parse(&buf[..n]) {
+                if self.exit {
+                    return;
+                }
+                match item {
+                    Parsed::Letter(l) => self.dispatch(Event::Letter(l)),
+                    Parsed::Unknown(b) => self.log.warn(format_args!(
+                        "unknown control letter {:?} ignored",
+                        char::from(b)
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Feeds one event to the machine and carries out its effects.
+    fn dispatch(&mut self, event: Event) {
+        let mut effects = Vec::new();
+        self.machine.handle(event, Instant::now(), &mut effects);
+        for effect in effects {
+            match effect {
+                Effect::Spawn => {
+                    let outcome = self.spawn();
+                    self.dispatch(outcome);
+                }
+                Effect::Signal(pid, sig) => self.signal(pid, sig),
+                Effect::Reload => self.reload(),
+                Effect::Exit => self.exit = true,
+            }
+        }
+    }
+
+    /// Forks the service; the outcome is the next event.
+    fn spawn(&mut self) -> Event {
+        let (stdout, stderr) = match (
+            self.dir.open_append(names::STDOUT),
+            self.dir.open_append(names::STDERR),
+        ) {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(e), _) | (_, Err(e)) => {
+                self.log
+                    .warn(format_args!("cannot open the service's output files: {e}"));
+                return Event::SpawnFailed;
+            }
+        };
+        let stdio = Stdio {
+            stdin: self.stdin.as_fd(),
+            stdout: stdout.as_fd(),
+            stderr: stderr.as_fd(),
+        };
+        match child::spawn(&self.spec, stdio) {
+            Ok(c) => {
+                let pid = c.pid;
+                self.child = Some(c);
+                self.log.notice(format_args!("started pid {pid}"));
+                Event::Spawned(pid)
+            }
+            Err(e) => {
+                self.log
+                    .warn(format_args!("cannot fork: {e}; retrying in a second"));
+                Event::SpawnFailed
+            }
+        }
+    }
+
+    fn signal(&self, pid: Pid, sig: Signal) {
+        match nix::sys::signal::kill(pid, sig) {
+            Ok(()) => {}
+            // It died and is not reaped yet: SIGCHLD is on its way.
+            Err(Errno::ESRCH) => {}
+            Err(e) => self
+                .log
+                .warn(format_args!("cannot send {sig} to pid {pid}: {e}")),
+        }
+    }
+
+    fn reload(&self) {
+        self.log
+            .notice("reload requested: nothing in the config applies while it runs yet");
+    }
+
+    /// Rewrites `status`, then `state`, if what they say changed. Also stamps the
+    /// time of a pid change, which is what `status` records.
+    fn publish(&mut self) {
+        let pid = self.machine.pid();
+        if pid != self.published.pid {
+            self.since = SystemTime::now();
+            self.published.pid = pid;
+        }
+        let bytes = status::encode(&Status {
+            since: Tai64n::from_system_time(self.since),
+            paused: self.machine.paused(),
+            want: self.machine.want(),
+            alarms: self.machine.alarms(),
+            pid: pid.map_or(0, |p| p.as_raw().unsigned_abs()),
+        });
+        if self.published.status != Some(bytes) {
+            let written = self
+                .dir
+                .write_atomic(names::STATUS_NEW, names::STATUS, &bytes);
+            if self.note_write(names::STATUS, written) {
+                self.published.status = Some(bytes);
+            }
+        }
+        let state = statefile::encode(&self.record());
+        if self.published.state != state {
+            let written = self
+                .dir
+                .write_atomic(names::STATE_NEW, names::STATE, state.as_bytes());
+            if self.note_write(names::STATE, written) {
+                self.published.state = state;
+            }
+        }
+    }
+
+    /// Warns once per run of failures; says when writing works again.
+    fn note_write(&mut self, name: &str, result: io::Result<()>) -> bool {
+        match result {
+            Ok(()) => {
+                if std::mem::take(&mut self.published.failing) {
+                    self.log.notice(format_args!("writing {name} works again"));
+                }
+                true
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.published.failing, true) {
+                    self.log.warn(format_args!(
+                        "cannot write {}: {e}; the service keeps running",
+                        self.dir.path().join(name).display()
+                    ));
+                }
+                false
+            }
+        }
+    }
+
+    fn record(&self) -> Record {
+        let (phase, next_start) = match self.machine.phase() {
+            Phase::Down => (statefile::Phase::Down, None),
+            Phase::Waiting { at } => (statefile::Phase::Waiting, Some(self.clock.wall(at))),
+            Phase::Up { .. } => (statefile::Phase::Up, None),
+            Phase::Stopping { .. } => (statefile::Phase::Stopping, None),
+        };
+        Record {
+            supervise_pid: std::process::id(),
+            service: self.name.clone(),
+            command: self.command.clone(),
+            phase,
+            want: self.machine.want(),
+            pid: self.machine.pid().map_or(0, |p| p.as_raw().unsigned_abs()),
+            since: self.since,
+            starts: self.machine.starts(),
+            next_start,
+            last_exit: self.last_exit,
+        }
+    }
+}
+
+/// The poll timeout for a deadline, rounded up so that we never wake just before it.
+fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
+    let Some(at) = deadline else {
+        return PollTimeout::NONE;
+    };
+    let left = at.saturating_duration_since(Instant::now());
+    let ms = left.as_micros().div_ceil(1000);
+    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
+/// Turns the command line into a program to exec, or says why it cannot run.
+fn resolve(cmd: &CommandLine) -> Result<Program, Fatal> {
+    let path = std::env::var_os("PATH");
+    let program = match cmd {
+        CommandLine::String(s) => {
+            let plan = command::plan(s).map_err(|e| fatal(EXIT_USAGE, format!("-f {s:?}: {e}")))?;
+            Program::from_plan(plan, path.as_deref())
+        }
+        CommandLine::Words(w) => Program::from_words(w.clone(), path.as_deref()),
+    };
+    program.map_err(|e| fatal(EXIT_USAGE, format!("cannot run {:?}: {e}", cmd.display())))
+}
+
+/// Config support arrives with the crash policy; until then a missing file is only
+/// worth a warning, as SPEC §6 asks.
+fn check_config(log: &Log, path: &Path, given: bool) {
+    if !path.exists() {
+        let how = if given {
+            "given with -F"
+        } else {
+            "the default"
+        };
+        log.warn(format_args!(
+            "config file {} ({how}) not found: running without limits",
+            path.display()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts_round_up_and_none_waits_for_ever() {
+        assert_eq!(timeout_until(None), PollTimeout::NONE);
+        let soon = Instant::now() + Duration::from_micros(1500);
+        let t: i32 = timeout_until(Some(soon)).into();
+        assert!((1..=2).contains(&t), "{t}");
+        let past = Instant::now() - Duration::from_secs(1);
+        assert_eq!(i32::from(timeout_until(Some(past))), 0);
+    }
+
+    #[test]
+    fn clock_maps_deadlines_consistently() {
+        let c = Clock::now();
+        let at = c.mono + Duration::from_secs(3);
+        assert_eq!(c.wall(at), c.wall + Duration::from_secs(3));
+        assert_eq!(c.wall(at), c.wall(at));
+    }
+}
