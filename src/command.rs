@@ -200,7 +200,19 @@ fn scan(cmd: &str) -> Result<Scan, ParseError> {
                 }
                 i += 1;
             }
-            b'<' | b'>' | b'$' | b'`' | b'*' | b'?' | b'[' => {
+            b'<' | b'>' => {
+                // A redirection operator: `>`, `>>`, `>&`, `>|`, `<`, `<&`, `<>`. Its
+                // `&` or `|` is not a list or pipe operator.
+                scan.shell = true;
+                if let Some(w) = cur.take() {
+                    scan.words.push(w);
+                }
+                i += 1;
+                if matches!(bytes.get(i), Some(b'&' | b'|' | b'>' | b'<')) {
+                    i += 1;
+                }
+            }
+            b'$' | b'`' | b'*' | b'?' | b'[' => {
                 scan.shell = true;
                 let w = word!();
                 name_so_far = false;
@@ -410,6 +422,9 @@ mod tests {
                 "python app.py > out.log",
                 shell("exec python app.py > out.log"),
             ),
+            ("app >out 2>&1", shell("exec app >out 2>&1")),
+            ("app 2>&1 >>log <in", shell("exec app 2>&1 >>log <in")),
+            ("app >| f <> g <&0", shell("exec app >| f <> g <&0")),
             ("$HOME/bin/app", shell("exec $HOME/bin/app")),
             ("app \"$PORT\"", shell("exec app \"$PORT\"")),
             ("ls *.txt", shell("exec ls *.txt")),

@@ -87,8 +87,8 @@ pub fn detach_stdio() -> io::Result<()> {
 
 /// Puts the process in a known state before anything else: descriptors 0–2 open (so
 /// nothing we open later lands on them and is handed to the service by accident),
-/// every inherited descriptor above 2 closed, every signal disposition default except
-/// SIGPIPE (ignored, as Rust set it; the child resets it).
+/// every inherited descriptor above 2 closed, no signal ignored except SIGPIPE
+/// (as Rust set it; the child resets it).
 ///
 /// A shell that starts us with `&` sets SIGINT and SIGQUIT to ignored, and ignored
 /// dispositions survive exec: without this the service could not be interrupted.
@@ -103,12 +103,41 @@ pub fn sanitize_process() {
         }
     }
     close_inherited_descriptors();
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
-            continue;
+    for sig in 1..=64 {
+        if sig != libc::SIGPIPE {
+            unignore(sig);
         }
-        // SAFETY: restoring default dispositions; invalid numbers just fail.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Sets `sig` back to its default if it is ignored. Handlers need no reset (exec
+/// drops them), only ignored dispositions survive exec. The raw system call reaches
+/// the signals glibc reserves for itself (32, 33), which `sigaction(3)` refuses.
+fn unignore(sig: libc::c_int) {
+    // Large enough for the kernel's `struct sigaction` on every architecture; all
+    // zeros is SIG_DFL with no flags and an empty mask.
+    let mut old = [0u64; 8];
+    let new = [0u64; 8];
+    let sigset_size = 8usize;
+    // SAFETY: rt_sigaction reads and writes kernel-sized sigaction records in the
+    // buffers above, which are larger than that record.
+    unsafe {
+        let rc = libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<u64>(),
+            old.as_mut_ptr(),
+            sigset_size,
+        );
+        if rc == 0 && old[0] == libc::SIG_IGN as u64 {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                new.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                sigset_size,
+            );
+        }
     }
 }
 

@@ -10,8 +10,6 @@ use std::fmt::Display;
 use std::fs::File;
 use std::io::Write;
 
-use chrono::Local;
-
 /// Severity of a line; it decides the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -40,7 +38,34 @@ pub fn format_line(level: Level, when: &str, msg: &dyn Display) -> String {
 
 /// The current local time as the log shows it.
 pub fn now_local() -> String {
-    Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
+    local_time(std::time::SystemTime::now())
+}
+
+/// A wall-clock time as `YYYY-MM-DD HH:MM:SS` in the local time zone.
+///
+/// glibc's `localtime_r` rather than chrono: it is code every process on the host
+/// already shares, where chrono's time-zone parser would add tens of kilobytes of
+/// text that only supervise maps (see docs/BENCHMARKS.md).
+pub fn local_time(t: std::time::SystemTime) -> String {
+    let secs = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as libc::time_t,
+        Err(_) => 0,
+    };
+    // SAFETY: localtime_r fills the zeroed tm we own; a null return leaves it zeroed.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 /// The two log files of a status directory.
@@ -92,6 +117,15 @@ mod tests {
         assert_eq!(line, "[NOTICE] 2026-11-21 10:00:00 started pid 7\n");
         let line = format_line(Level::Warning, "2026-11-21 10:00:00", &"x");
         assert!(line.starts_with("[WARNING] "));
+    }
+
+    #[test]
+    fn local_time_has_the_log_shape() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_255_200);
+        let s = local_time(t);
+        assert_eq!(s.len(), 19, "{s}");
+        // Whatever the zone, 2026-11-21 10:00 UTC is still 20, 21 or 22 November.
+        assert!(s.starts_with("2026-11-2"), "{s}");
     }
 
     #[test]

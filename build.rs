@@ -1,0 +1,53 @@
+//! Link-time layout for the `supervise` binary: the functions it runs first in .text.
+//!
+//! supervise's memory is mostly its own code pages, and the kernel maps code in 64 kB
+//! windows around each page executed. `link/supervise.order` (made by
+//! `bench/gen-link-order.sh`) lists the functions supervise runs; lld places them
+//! together, so the windows holding code it never runs (std's backtrace printer is
+//! half the binary) are never mapped. Only lld knows the option, and lld is what
+//! rustc uses on x86_64 Linux since 1.90; anywhere else the layout is left alone.
+//! `SUPERVISE_LINK_ORDER=0` turns it off.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-changed=link/supervise.order");
+    println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
+    if env::var("SUPERVISE_LINK_ORDER").as_deref() == Ok("0") {
+        return;
+    }
+    if env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") || !rustc_links_with_lld() {
+        return;
+    }
+    let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let order = dir.join("link").join("supervise.order");
+    if !order.exists() {
+        return;
+    }
+    println!(
+        "cargo:rustc-link-arg-bin=supervise=-Wl,--symbol-ordering-file={}",
+        order.display()
+    );
+    println!("cargo:rustc-link-arg-bin=supervise=-Wl,--no-warn-symbol-ordering");
+}
+
+/// rustc 1.90 and later link x86_64-unknown-linux-gnu with its bundled rust-lld.
+fn rustc_links_with_lld() -> bool {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(out) = Command::new(rustc).arg("-vV").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(release) = text.lines().find_map(|l| l.strip_prefix("release: ")) else {
+        return false;
+    };
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    // Someone who picked another linker keeps it.
+    (major, minor) >= (1, 90) && !flags.contains("linker")
+}
