@@ -375,3 +375,8 @@ pub fn comm(pid: u32) -> String {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// Whether a program is on PATH.
+pub fn has_command(name: &str) -> bool {
+    supervise::command::resolve(OsStr::new(name), std::env::var_os("PATH").as_deref()).is_ok()
+}
