@@ -1,19 +1,19 @@
 //! Link-time layout for the `supervise` binary: the functions it runs first in .text.
 //!
 //! supervise's memory is mostly its own code pages, and the kernel maps code in 64 kB
-//! windows around each page executed. `link/supervise.order` (made by
-//! `bench/gen-link-order.sh`) lists the functions supervise runs; lld places them
-//! together, so the windows holding code it never runs (std's backtrace printer is
-//! half the binary) are never mapped. Only lld knows the option, and lld is what
-//! rustc uses on x86_64 Linux since 1.90; anywhere else the layout is left alone.
-//! `SUPERVISE_LINK_ORDER=0` turns it off.
+//! windows around each page executed. `link/supervise.ld` (made by
+//! `bench/gen-link-order.sh`) gathers the functions supervise runs into one output
+//! section placed before .text, so the windows holding code it never runs (std's
+//! backtrace printer is half the binary) are never mapped. It relies on lld's
+//! `INSERT BEFORE`, and lld is what rustc uses on x86_64 Linux since 1.90; anywhere
+//! else the layout is left alone. `SUPERVISE_LINK_ORDER=0` turns it off.
 
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=link/supervise.order");
+    println!("cargo:rerun-if-changed=link/supervise.ld");
     println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
     if env::var("SUPERVISE_LINK_ORDER").as_deref() == Ok("0") {
         return;
@@ -22,15 +22,13 @@ fn main() {
         return;
     }
     let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let order = dir.join("link").join("supervise.order");
-    if !order.exists() {
-        return;
+    let script = dir.join("link").join("supervise.ld");
+    if script.exists() {
+        println!(
+            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
+            script.display()
+        );
     }
-    println!(
-        "cargo:rustc-link-arg-bin=supervise=-Wl,--symbol-ordering-file={}",
-        order.display()
-    );
-    println!("cargo:rustc-link-arg-bin=supervise=-Wl,--no-warn-symbol-ordering");
 }
 
 /// rustc 1.90 and later link x86_64-unknown-linux-gnu with its bundled rust-lld.

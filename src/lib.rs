@@ -33,13 +33,16 @@
 
 pub mod child;
 pub mod cli;
+pub mod client;
 pub mod command;
 pub mod control;
 pub mod daemon;
 pub mod exit;
 pub mod log;
 pub mod machine;
+pub mod proc;
 pub mod statefile;
 pub mod status;
 pub mod statusdir;
 pub mod supervisor;
+pub mod svc;

@@ -14,6 +14,7 @@
 //! | `phase` | `down`, `waiting` (a start is due), `up`, `stopping` |
 //! | `want` | `up`, `down`, `once` |
 //! | `pid` | the service's pid, 0 when not running |
+//! | `pid_start` | its start time in clock ticks after boot (`/proc/PID/stat` field 22): with the pid, an identity the kernel never reuses |
 //! | `since` | Unix time (`secs.nanos`) of the last change of pid |
 //! | `starts` | how many times supervise started the service |
 //! | `next_start` | when a due start happens (phase `waiting` only) |
@@ -91,6 +92,8 @@ pub struct Record {
     pub want: Want,
     /// The service's pid, 0 when not running.
     pub pid: u32,
+    /// The service's start time in clock ticks after boot, when known.
+    pub pid_start: Option<u64>,
     /// When the pid last changed.
     pub since: SystemTime,
     /// How many starts so far.
@@ -174,6 +177,9 @@ pub fn encode(r: &Record) -> String {
         writeln!(s, "phase={}", r.phase.name())?;
         writeln!(s, "want={}", r.want.name())?;
         writeln!(s, "pid={}", r.pid)?;
+        if let Some(t) = r.pid_start {
+            writeln!(s, "pid_start={t}")?;
+        }
         writeln!(s, "since={}", format_time(r.since))?;
         writeln!(s, "starts={}", r.starts)?;
         if let Some(t) = r.next_start {
@@ -272,6 +278,10 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
         phase: parse(pl, "phase", pv, Phase::from_name)?,
         want: parse(wl, "want", wv, Want::from_name)?,
         pid: u32::try_from(num("pid")?).unwrap_or(0),
+        pid_start: match get("pid_start") {
+            None => None,
+            Some((l, v)) => Some(parse(l, "pid_start", v, |v| v.parse().ok())?),
+        },
         since: time("since")?.ok_or_else(|| DecodeError {
             line: 0,
             reason: "the key since is missing".into(),
@@ -294,6 +304,7 @@ mod tests {
             phase: Phase::Waiting,
             want: Want::Up,
             pid: 0,
+            pid_start: None,
             since: UNIX_EPOCH + Duration::new(1_795_255_200, 123),
             starts: 3,
             next_start: Some(UNIX_EPOCH + Duration::new(1_795_255_201, 0)),
@@ -314,6 +325,7 @@ mod tests {
         let plain = Record {
             phase: Phase::Up,
             pid: 42,
+            pid_start: Some(987_654),
             next_start: None,
             last_exit: Some(LastExit {
                 how: Exit::Code(3),

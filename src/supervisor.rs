@@ -28,6 +28,7 @@ use crate::daemon;
 use crate::exit::Exit;
 use crate::log::Log;
 use crate::machine::{Effect, Event, Machine, Phase, Timing};
+use crate::proc;
 use crate::statefile::{self, LastExit, Record};
 use crate::status::{self, Status, Tai64n};
 use crate::statusdir::{StatusDir, names};
@@ -159,6 +160,7 @@ pub struct Supervisor {
     command: String,
     clock: Clock,
     since: SystemTime,
+    pid_start: Option<u64>,
     last_exit: Option<LastExit>,
     published: Published,
     exit: bool,
@@ -207,6 +209,7 @@ impl Supervisor {
             command,
             clock,
             since: clock.wall,
+            pid_start: None,
             last_exit: None,
             published: Published::default(),
             exit: false,
@@ -431,7 +434,8 @@ impl Supervisor {
     /// time of a pid change, which is what `status` records.
     fn publish(&mut self) {
         let pid = self.machine.pid();
-        if pid != self.published.pid {
+        let pid_changed = pid != self.published.pid;
+        if pid_changed {
             self.since = SystemTime::now();
             self.published.pid = pid;
         }
@@ -449,6 +453,10 @@ impl Supervisor {
             if self.note_write(names::STATUS, written) {
                 self.published.status = Some(bytes);
             }
+        }
+        // After `status`: scripts wait on the pid there, the start time can wait.
+        if pid_changed {
+            self.pid_start = pid.and_then(|p| proc::start_time(p.as_raw().unsigned_abs()));
         }
         let state = statefile::encode(&self.record());
         if self.published.state != state {
@@ -496,6 +504,7 @@ impl Supervisor {
             phase,
             want: self.machine.want(),
             pid: self.machine.pid().map_or(0, |p| p.as_raw().unsigned_abs()),
+            pid_start: self.pid_start,
             since: self.since,
             starts: self.machine.starts(),
             next_start,

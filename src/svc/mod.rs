@@ -1,0 +1,545 @@
+//! `svc`: control and status for any number of status directories (SPEC §8).
+//!
+//! Nothing here can hang: letters go through a non-blocking open of `control` (no
+//! reader means "supervise not running", at once), and waits are driven by inotify
+//! with an optional timeout ([`wait`]).
+
+pub mod report;
+pub mod wait;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::client;
+use crate::control::Letter;
+use wait::{Goal, Outcome, Target};
+
+/// Every directory did what was asked.
+pub const EXIT_OK: u8 = 0;
+/// At least one directory failed (not running, not a status directory, unreadable).
+pub const EXIT_FAILED: u8 = 1;
+/// A wait timed out (and nothing failed).
+pub const EXIT_TIMEOUT: u8 = 2;
+/// Bad usage.
+pub const EXIT_USAGE: u8 = 100;
+
+/// The `svc -h` text.
+pub const USAGE: &str = "\
+usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
+       svc status [--json | --prom] DIR...
+       svc pid DIR
+       svc ok DIR...
+       svc wait up|down|restart [-T SECS] DIR...
+
+  -LETTERS     send control letters to each DIR's supervise, in order:
+                 u up   d down   o once   p pause   c continue   x exit when down
+                 h a i t k q 1 2: send HUP ALRM INT TERM KILL QUIT USR1 USR2
+                 s silence alarms   n alarms on   r reload config
+               e.g. svc -dx status/app, svc -k status/*
+  -w STATE     then wait until each service is up, down, or restarted (a pid other
+               than the one before the letters); -wu -wd -wr for short
+  -T, --timeout SECS
+               give up waiting after SECS seconds (may be fractional)
+  status       one line per DIR; --json: one JSON object per line; --prom:
+               Prometheus text format (node_exporter textfile collector)
+  pid          print the service's pid; fails if it is not running
+  ok           succeed if supervise runs on every DIR (quiet)
+  wait         wait for a state, woken by inotify; no timeout unless -T
+
+Exit codes: 0 all done; 1 some DIR failed (supervise not running, not a status
+directory, unreadable status, service not running for pid); 2 a wait timed out;
+100 bad usage. svc never blocks on a directory whose supervise is gone.
+";
+
+/// Output form of `svc status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One line per directory.
+    Line,
+    /// One JSON object per line.
+    Json,
+    /// Prometheus text exposition.
+    Prom,
+}
+
+/// A parsed `svc` command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `svc -LETTERS [-w STATE] [-T SECS] DIR...`.
+    Letters {
+        /// Letters to send, in order.
+        letters: Vec<Letter>,
+        /// State to wait for afterwards.
+        wait: Option<Goal>,
+        /// Bound on that wait.
+        timeout: Option<Duration>,
+        /// The directories.
+        dirs: Vec<PathBuf>,
+    },
+    /// `svc status`.
+    Status {
+        /// Output form.
+        format: Format,
+        /// The directories.
+        dirs: Vec<PathBuf>,
+    },
+    /// `svc pid DIR`.
+    Pid(PathBuf),
+    /// `svc ok DIR...`.
+    Ok(Vec<PathBuf>),
+    /// `svc wait STATE DIR...`.
+    Wait {
+        /// The state.
+        goal: Goal,
+        /// Bound on the wait.
+        timeout: Option<Duration>,
+        /// The directories.
+        dirs: Vec<PathBuf>,
+    },
+    /// `-h`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+fn parse_timeout(v: Option<OsString>) -> Result<Duration, String> {
+    let v = v.ok_or("-T needs a number of seconds")?;
+    let s = v.to_string_lossy();
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("timeout {s:?} is not a number of seconds"))
+}
+
+fn parse_goal(s: &str) -> Result<Goal, String> {
+    Goal::parse(s).ok_or_else(|| format!("cannot wait for {s:?}: say up, down or restart"))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
+    let mut it = args.into_iter();
+    let Some(first) = it.next() else {
+        return Err("nothing to do: give -LETTERS DIR..., or status, pid, ok, wait".into());
+    };
+    match first.to_str() {
+        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some("-V" | "--version") => Ok(Command::Version),
+        Some("status") => parse_status(it),
+        Some("pid") => {
+            let dirs = dirs_only(it)?;
+            match <[PathBuf; 1]>::try_from(dirs) {
+                Ok([d]) => Ok(Command::Pid(d)),
+                Err(_) => Err("pid takes exactly one directory".into()),
+            }
+        }
+        Some("ok") => Ok(Command::Ok(need_dirs(dirs_only(it)?)?)),
+        Some("wait") => parse_wait(it),
+        Some(s) if s.starts_with('-') => parse_letters(std::iter::once(first).chain(it)),
+        _ => Err(format!(
+            "unknown command {first:?}: give -LETTERS DIR..., or status, pid, ok, wait"
+        )),
+    }
+}
+
+fn need_dirs(dirs: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+    if dirs.is_empty() {
+        Err("no status directory given".into())
+    } else {
+        Ok(dirs)
+    }
+}
+
+fn dirs_only(it: impl Iterator<Item = OsString>) -> Result<Vec<PathBuf>, String> {
+    let mut dirs = Vec::new();
+    let mut options_done = false;
+    for a in it {
+        if !options_done && a == "--" {
+            options_done = true;
+        } else if !options_done && a.to_string_lossy().starts_with('-') {
+            return Err(format!("unknown option {a:?}"));
+        } else {
+            dirs.push(PathBuf::from(a));
+        }
+    }
+    Ok(dirs)
+}
+
+fn parse_status(it: impl Iterator<Item = OsString>) -> Result<Command, String> {
+    let mut format = Format::Line;
+    let mut rest = Vec::new();
+    for a in it {
+        match a.to_str() {
+            Some("--json") => format = Format::Json,
+            Some("--prom") => format = Format::Prom,
+            _ => rest.push(a),
+        }
+    }
+    Ok(Command::Status {
+        format,
+        dirs: need_dirs(dirs_only(rest.into_iter())?)?,
+    })
+}
+
+fn parse_wait(mut it: impl Iterator<Item = OsString>) -> Result<Command, String> {
+    let goal = it.next().ok_or("wait needs a state: up, down or restart")?;
+    let goal = parse_goal(&goal.to_string_lossy())?;
+    let mut timeout = None;
+    let mut rest = Vec::new();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("-T" | "--timeout") => timeout = Some(parse_timeout(it.next())?),
+            Some(s) if s.starts_with("--timeout=") => {
+                timeout = Some(parse_timeout(Some(s["--timeout=".len()..].into()))?);
+            }
+            _ => rest.push(a),
+        }
+    }
+    Ok(Command::Wait {
+        goal,
+        timeout,
+        dirs: need_dirs(dirs_only(rest.into_iter())?)?,
+    })
+}
+
+fn parse_letters(mut it: impl Iterator<Item = OsString>) -> Result<Command, String> {
+    let mut letters = Vec::new();
+    let mut wait = None;
+    let mut timeout = None;
+    let mut dirs = Vec::new();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy().into_owned();
+        if s == "--" {
+            dirs.extend(it.by_ref().map(PathBuf::from));
+            break;
+        }
+        if s == "--timeout" {
+            timeout = Some(parse_timeout(it.next())?);
+            continue;
+        }
+        if let Some(v) = s.strip_prefix("--timeout=") {
+            timeout = Some(parse_timeout(Some(v.into()))?);
+            continue;
+        }
+        if s == "--wait" {
+            let g = it.next().ok_or("--wait needs a state")?;
+            wait = Some(parse_goal(&g.to_string_lossy())?);
+            continue;
+        }
+        let Some(cluster) = s.strip_prefix('-').filter(|c| !c.is_empty()) else {
+            dirs.push(PathBuf::from(a));
+            dirs.extend(it.by_ref().map(PathBuf::from));
+            break;
+        };
+        let mut chars = cluster.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                'w' => {
+                    // -wu, or -w up / -w u as a separate word.
+                    let rest = &cluster[i + 1..];
+                    let goal = if rest.is_empty() {
+                        it.next()
+                            .map(|g| g.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    } else {
+                        rest.chars().next().map(String::from).unwrap_or_default()
+                    };
+                    wait = Some(parse_goal(&goal)?);
+                    if !rest.is_empty() {
+                        chars.next();
+                    }
+                }
+                'T' => {
+                    let rest = &cluster[i + 1..];
+                    let v = if rest.is_empty() {
+                        it.next()
+                    } else {
+                        Some(rest.into())
+                    };
+                    timeout = Some(parse_timeout(v)?);
+                    break;
+                }
+                c => {
+                    let letter = u8::try_from(c)
+                        .ok()
+                        .and_then(Letter::from_byte)
+                        .ok_or_else(|| format!("unknown letter {c:?} in {s:?} (see svc -h)"))?;
+                    letters.push(letter);
+                }
+            }
+        }
+    }
+    if letters.is_empty() && wait.is_none() {
+        return Err("no letters given".into());
+    }
+    Ok(Command::Letters {
+        letters,
+        wait,
+        timeout,
+        dirs: need_dirs(dirs)?,
+    })
+}
+
+/// Runs `svc` with its arguments (program name excluded); returns the exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let cmd = match parse(args.into_iter().collect()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("svc: {e} (see svc -h)");
+            return EXIT_USAGE;
+        }
+    };
+    match cmd {
+        Command::Help => {
+            print!("{USAGE}");
+            EXIT_OK
+        }
+        Command::Version => {
+            println!("svc {}", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        Command::Letters {
+            letters,
+            wait,
+            timeout,
+            dirs,
+        } => send_letters(&letters, wait, timeout, &dirs),
+        Command::Status { format, dirs } => status(format, &dirs),
+        Command::Pid(dir) => pid(&dir),
+        Command::Ok(dirs) => ok(&dirs),
+        Command::Wait {
+            goal,
+            timeout,
+            dirs,
+        } => {
+            let targets: Vec<Target> = dirs.iter().map(|d| Target::now(d)).collect();
+            finish_wait(&targets, goal, timeout, EXIT_OK)
+        }
+    }
+}
+
+fn send_letters(
+    letters: &[Letter],
+    wait: Option<Goal>,
+    timeout: Option<Duration>,
+    dirs: &[PathBuf],
+) -> u8 {
+    let bytes: Vec<u8> = letters.iter().map(|l| l.to_byte()).collect();
+    let mut code = EXIT_OK;
+    let mut sent = Vec::new();
+    for dir in dirs {
+        // The pid before the letters, for -wr.
+        let target = Target::now(dir);
+        if bytes.is_empty() {
+            sent.push(target);
+            continue;
+        }
+        match client::send(dir, &bytes) {
+            Ok(()) => sent.push(target),
+            Err(p) => {
+                eprintln!("{}: {p}", dir.display());
+                code = EXIT_FAILED;
+            }
+        }
+    }
+    match wait {
+        Some(goal) => finish_wait(&sent, goal, timeout, code),
+        None => code,
+    }
+}
+
+fn finish_wait(targets: &[Target], goal: Goal, timeout: Option<Duration>, mut code: u8) -> u8 {
+    let mut timed_out = false;
+    for outcome in wait::wait(targets, goal, timeout) {
+        match outcome {
+            Outcome::Reached => {}
+            Outcome::Failed(m) => {
+                eprintln!("{m}");
+                code = EXIT_FAILED;
+            }
+            Outcome::TimedOut(m) => {
+                eprintln!("{m}");
+                timed_out = true;
+            }
+        }
+    }
+    if code == EXIT_OK && timed_out {
+        EXIT_TIMEOUT
+    } else {
+        code
+    }
+}
+
+fn status(format: Format, dirs: &[PathBuf]) -> u8 {
+    let now = SystemTime::now();
+    let mut code = EXIT_OK;
+    let views: Vec<Result<report::View, (String, String)>> = dirs
+        .iter()
+        .map(|d| report::inspect(d).map_err(|p| (d.display().to_string(), p.to_string())))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if format == Format::Prom {
+        let _ = out.write_all(report::prom(&views, now).as_bytes());
+    }
+    for v in &views {
+        let text = match (format, v) {
+            (Format::Prom, _) => None,
+            (Format::Line, Ok(v)) => Some(report::line(v, now)),
+            (Format::Json, Ok(v)) => Some(report::json(v, now)),
+            (Format::Line, Err((dir, p))) => {
+                eprintln!("{dir}: {p}");
+                None
+            }
+            (Format::Json, Err((dir, p))) => Some(report::json_error(dir, p)),
+        };
+        if v.is_err() {
+            code = EXIT_FAILED;
+        }
+        if let Some(t) = text {
+            let _ = writeln!(out, "{t}");
+        }
+    }
+    code
+}
+
+fn pid(dir: &std::path::Path) -> u8 {
+    let problem = match (client::read_status(dir), client::running(dir)) {
+        (Ok(s), Ok(true)) if s.pid != 0 => {
+            println!("{}", s.pid);
+            return EXIT_OK;
+        }
+        (Ok(_), Ok(true)) => "the service is not running".to_owned(),
+        (Ok(_), Ok(false)) => "supervise not running".to_owned(),
+        (Err(p), _) | (_, Err(p)) => p.to_string(),
+    };
+    eprintln!("{}: {problem}", dir.display());
+    EXIT_FAILED
+}
+
+fn ok(dirs: &[PathBuf]) -> u8 {
+    let mut code = EXIT_OK;
+    for dir in dirs {
+        match client::running(dir) {
+            Ok(true) => {}
+            Ok(false) => code = EXIT_FAILED,
+            Err(p) => {
+                eprintln!("{}: {p}", dir.display());
+                code = EXIT_FAILED;
+            }
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    fn dirs(d: &[&str]) -> Vec<PathBuf> {
+        d.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn letters() {
+        assert_eq!(
+            p(&["-dx", "status/a", "status/b"]),
+            Ok(Command::Letters {
+                letters: vec![Letter::Down, Letter::Exit],
+                wait: None,
+                timeout: None,
+                dirs: dirs(&["status/a", "status/b"]),
+            })
+        );
+        assert_eq!(
+            p(&["-k", "-wr", "-T", "2.5", "status/a"]),
+            Ok(Command::Letters {
+                letters: vec![Letter::Kill],
+                wait: Some(Goal::Restart),
+                timeout: Some(Duration::from_millis(2500)),
+                dirs: dirs(&["status/a"]),
+            })
+        );
+        assert_eq!(
+            p(&["-uwuT3", "d"]),
+            Ok(Command::Letters {
+                letters: vec![Letter::Up],
+                wait: Some(Goal::Up),
+                timeout: Some(Duration::from_secs(3)),
+                dirs: dirs(&["d"]),
+            })
+        );
+        assert_eq!(
+            p(&["-d", "--wait", "down", "--timeout", "1", "--", "-odd-dir"]),
+            Ok(Command::Letters {
+                letters: vec![Letter::Down],
+                wait: Some(Goal::Down),
+                timeout: Some(Duration::from_secs(1)),
+                dirs: dirs(&["-odd-dir"]),
+            })
+        );
+        let all: String = Letter::ALL
+            .iter()
+            .map(|l| char::from(l.to_byte()))
+            .collect();
+        match p(&[&format!("-{all}"), "d"]) {
+            Ok(Command::Letters { letters, .. }) => assert_eq!(letters, Letter::ALL.to_vec()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(
+            p(&["status", "--json", "a", "b"]),
+            Ok(Command::Status {
+                format: Format::Json,
+                dirs: dirs(&["a", "b"])
+            })
+        );
+        assert_eq!(
+            p(&["status", "a", "--prom"]),
+            Ok(Command::Status {
+                format: Format::Prom,
+                dirs: dirs(&["a"])
+            })
+        );
+        assert_eq!(p(&["pid", "a"]), Ok(Command::Pid("a".into())));
+        assert_eq!(p(&["ok", "a", "b"]), Ok(Command::Ok(dirs(&["a", "b"]))));
+        assert_eq!(
+            p(&["wait", "restart", "a", "--timeout=0.5"]),
+            Ok(Command::Wait {
+                goal: Goal::Restart,
+                timeout: Some(Duration::from_millis(500)),
+                dirs: dirs(&["a"])
+            })
+        );
+        assert_eq!(p(&["-h"]), Ok(Command::Help));
+        assert_eq!(p(&["--version"]), Ok(Command::Version));
+    }
+
+    #[test]
+    fn usage_errors_say_what_is_wrong() {
+        let err = |a: &[&str]| p(a).unwrap_err();
+        assert!(err(&[]).starts_with("nothing to do"));
+        assert_eq!(
+            err(&["-Z", "d"]),
+            "unknown letter 'Z' in \"-Z\" (see svc -h)"
+        );
+        assert_eq!(err(&["-k"]), "no status directory given");
+        assert_eq!(err(&["pid", "a", "b"]), "pid takes exactly one directory");
+        assert!(err(&["wait", "sideways", "a"]).contains("say up, down or restart"));
+        assert!(err(&["wait", "up", "a", "-T", "soon"]).contains("not a number"));
+        assert!(err(&["frobnicate", "a"]).starts_with("unknown command"));
+        assert_eq!(err(&["status"]), "no status directory given");
+        assert_eq!(
+            err(&["-wx", "d"]),
+            "cannot wait for \"x\": say up, down or restart"
+        );
+    }
+}

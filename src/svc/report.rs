@@ -1,0 +1,547 @@
+//! `svc status`: what a status directory says, as one line, as JSON, or as Prometheus
+//! samples.
+//!
+//! [`inspect`] reads the directory once into a [`View`]; the three formatters are pure
+//! functions of a view and the current time, so their output is tested exactly.
+//! Directories written by a legacy supervise have no `state` file; their view is
+//! built from the 20 bytes alone and the fields only `state` knows are left out.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::client::{self, Problem};
+use crate::exit::{Exit, signal_name};
+use crate::proc;
+use crate::statefile::{self, LastExit};
+use crate::status::Want;
+
+/// Everything `svc status` shows about one directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// The directory as given.
+    pub dir: String,
+    /// The service name.
+    pub service: String,
+    /// Whether a supervise listens on the directory.
+    pub supervise_running: bool,
+    /// The pid in `lock`, if supervise runs.
+    pub supervise_pid: Option<u32>,
+    /// Where the service is: `up`, `down`, `waiting`, `stopping`.
+    pub phase: statefile::Phase,
+    /// The service's pid.
+    pub pid: Option<u32>,
+    /// When the pid last changed.
+    pub since: SystemTime,
+    /// What the operator wants.
+    pub want: Want,
+    /// Paused with `p`.
+    pub paused: bool,
+    /// Alarms on.
+    pub alarms: bool,
+    /// Starts so far (unknown for a legacy directory).
+    pub starts: Option<u64>,
+    /// How the last run ended.
+    pub last_exit: Option<LastExit>,
+    /// When a due start happens.
+    pub next_start: Option<SystemTime>,
+    /// Supervise is gone but the service process it started still runs.
+    pub orphan: Option<u32>,
+    /// Why the `state` file could not be read, if it could not.
+    pub state_error: Option<String>,
+}
+
+/// Reads a status directory into a view.
+pub fn inspect(dir: &Path) -> Result<View, Problem> {
+    let running = client::running(dir)?;
+    let status = client::read_status(dir)?;
+    let (state, state_error) = match client::read_state(dir) {
+        None => (None, None),
+        Some(Ok(r)) => (Some(r), None),
+        Some(Err(e)) => (None, Some(e)),
+    };
+    let pid = (status.pid != 0).then_some(status.pid);
+    let phase = match (&state, pid) {
+        (Some(r), _) if r.pid == status.pid => r.phase,
+        (_, Some(_)) => statefile::Phase::Up,
+        (_, None) => statefile::Phase::Down,
+    };
+    let orphan = match pid {
+        Some(p) if !running => {
+            let start = state.as_ref().and_then(|r| r.pid_start);
+            proc::alive(p, start).then_some(p)
+        }
+        _ => None,
+    };
+    Ok(View {
+        dir: dir.display().to_string(),
+        service: state
+            .as_ref()
+            .map_or_else(|| crate::cli::service_name(dir), |r| r.service.clone()),
+        supervise_running: running,
+        supervise_pid: if running { client::lock_pid(dir) } else { None },
+        phase,
+        pid,
+        since: status.since.to_system_time(),
+        want: status.want,
+        paused: status.paused,
+        alarms: status.alarms,
+        starts: state.as_ref().map(|r| r.starts),
+        last_exit: state.as_ref().and_then(|r| r.last_exit),
+        next_start: state.as_ref().and_then(|r| r.next_start),
+        orphan,
+        state_error,
+    })
+}
+
+fn secs_between(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The human line: `status/app: up (pid 4242) 3600 seconds, want up, alarms on, 2 restarts`.
+pub fn line(v: &View, now: SystemTime) -> String {
+    let mut s = format!("{}: ", v.dir);
+    let secs = secs_between(v.since, now) as u64;
+    if !v.supervise_running {
+        s.push_str("supervise not running");
+        match v.orphan {
+            Some(p) => {
+                let _ = write!(s, "; its service pid {p} is still running, unsupervised");
+            }
+            None => {
+                let _ = write!(s, "; service down {secs} seconds");
+            }
+        }
+        if let Some(e) = v.last_exit {
+            let _ = write!(s, ", last {}", e.how);
+        }
+        return s;
+    }
+    match (v.phase, v.pid) {
+        (statefile::Phase::Stopping, Some(p)) => {
+            let _ = write!(s, "stopping (pid {p}) {secs} seconds");
+        }
+        (_, Some(p)) => {
+            let _ = write!(s, "up (pid {p}) {secs} seconds");
+        }
+        (_, None) => {
+            let _ = write!(s, "down {secs} seconds");
+        }
+    }
+    if v.paused {
+        s.push_str(", paused");
+    }
+    let _ = write!(s, ", want {}", v.want.name());
+    s.push_str(if v.alarms {
+        ", alarms on"
+    } else {
+        ", alarms off"
+    });
+    if let Some(starts) = v.starts {
+        let _ = write!(s, ", {}", plural(starts.saturating_sub(1), "restart"));
+    }
+    if let Some(e) = v.last_exit {
+        match v.pid {
+            Some(_) => {
+                let _ = write!(s, ", last {}", e.how);
+            }
+            None => {
+                let _ = write!(s, ", {}", e.how);
+            }
+        }
+    }
+    if let (statefile::Phase::Waiting, Some(at)) = (v.phase, v.next_start) {
+        let _ = write!(s, ", starting in {:.1} s", secs_between(now, at));
+    }
+    if let Some(e) = &v.state_error {
+        let _ = write!(s, " (state file unreadable: {e})");
+    }
+    s
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_owned(), |x| x.to_string())
+}
+
+fn json_secs(x: f64) -> String {
+    format!("{:.3}", x.max(0.0))
+}
+
+/// One JSON object per directory, on one line. Field names are stable; see the README.
+pub fn json(v: &View, now: SystemTime) -> String {
+    let last = v.last_exit;
+    let code = last.and_then(|e| e.how.code());
+    let signal = last.and_then(|e| e.how.signal());
+    let fields: Vec<(&str, String)> = vec![
+        ("dir", json_str(&v.dir)),
+        ("service", json_str(&v.service)),
+        ("supervise_running", v.supervise_running.to_string()),
+        ("supervise_pid", json_opt(v.supervise_pid)),
+        (
+            "state",
+            json_str(if v.supervise_running {
+                v.phase.name()
+            } else {
+                "unsupervised"
+            }),
+        ),
+        ("pid", json_opt(v.pid)),
+        ("seconds", json_secs(secs_between(v.since, now))),
+        ("want", json_str(v.want.name())),
+        ("paused", v.paused.to_string()),
+        ("alarms", v.alarms.to_string()),
+        ("starts", json_opt(v.starts)),
+        ("restarts", json_opt(v.starts.map(|s| s.saturating_sub(1)))),
+        (
+            "last_exit",
+            json_opt(last.map(|e| json_str(&e.how.to_string()))),
+        ),
+        ("last_exit_code", json_opt(code)),
+        ("last_exit_signal", json_opt(signal)),
+        (
+            "last_exit_signal_name",
+            json_opt(signal.map(|s| json_str(&signal_name(s)))),
+        ),
+        (
+            "last_exit_core",
+            json_opt(last.map(|e| e.how.core_dumped())),
+        ),
+        (
+            "last_exit_seconds_ago",
+            json_opt(last.map(|e| json_secs(secs_between(e.at, now)))),
+        ),
+        (
+            "next_start_in",
+            json_opt(v.next_start.map(|t| json_secs(secs_between(now, t)))),
+        ),
+        ("unsupervised_pid", json_opt(v.orphan)),
+        ("error", json_opt(v.state_error.as_deref().map(json_str))),
+    ];
+    let body: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("{}:{v}", json_str(k)))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+/// The JSON object for a directory that could not be read.
+pub fn json_error(dir: &str, problem: &str) -> String {
+    format!(
+        "{{\"dir\":{},\"supervise_running\":false,\"error\":{}}}",
+        json_str(dir),
+        json_str(problem)
+    )
+}
+
+/// A Prometheus label value.
+fn prom_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// One metric family: name, type, help.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+}
+
+const FAMILIES: [Family; 7] = [
+    Family {
+        name: "supervise_running",
+        kind: "gauge",
+        help: "1 if a supervise process runs on the status directory",
+    },
+    Family {
+        name: "supervise_service_up",
+        kind: "gauge",
+        help: "1 if the service process is running",
+    },
+    Family {
+        name: "supervise_service_uptime_seconds",
+        kind: "gauge",
+        help: "Seconds since the service started, 0 when it is down",
+    },
+    Family {
+        name: "supervise_service_want_up",
+        kind: "gauge",
+        help: "1 if the service is wanted up",
+    },
+    Family {
+        name: "supervise_service_restarts_total",
+        kind: "counter",
+        help: "Restarts since this supervise started",
+    },
+    Family {
+        name: "supervise_service_last_exit_code",
+        kind: "gauge",
+        help: "Exit code of the last run, or 128 + signal number if a signal ended it",
+    },
+    Family {
+        name: "supervise_service_paused",
+        kind: "gauge",
+        help: "1 if the service is paused",
+    },
+];
+
+/// The value of family `i` for a view, if it has one.
+fn prom_value(i: usize, v: &View, now: SystemTime) -> Option<String> {
+    let b = |x: bool| Some(u8::from(x).to_string());
+    let up = v.supervise_running && v.pid.is_some() || v.orphan.is_some();
+    match i {
+        0 => b(v.supervise_running),
+        1 => b(up),
+        2 => Some(if up {
+            format!("{:.3}", secs_between(v.since, now))
+        } else {
+            "0".into()
+        }),
+        3 => b(v.want == Want::Up),
+        4 => v.starts.map(|s| s.saturating_sub(1).to_string()),
+        5 => v.last_exit.map(|e| match e.how {
+            Exit::Code(c) => c.to_string(),
+            Exit::Signal { signal, .. } => (128 + signal).to_string(),
+        }),
+        6 => b(v.paused),
+        _ => None,
+    }
+}
+
+/// Prometheus text exposition for all directories, each family's samples together
+/// (the format requires it), suitable for node_exporter's textfile collector.
+/// Directories that could not be read appear only in `supervise_running` as 0.
+pub fn prom(views: &[Result<View, (String, String)>], now: SystemTime) -> String {
+    let mut out = String::new();
+    for (i, fam) in FAMILIES.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {} {}", fam.name, fam.help);
+        let _ = writeln!(out, "# TYPE {} {}", fam.name, fam.kind);
+        for v in views {
+            match v {
+                Ok(v) => {
+                    if let Some(val) = prom_value(i, v, now) {
+                        let _ = writeln!(
+                            out,
+                            "{}{{service=\"{}\",dir=\"{}\"}} {val}",
+                            fam.name,
+                            prom_label(&v.service),
+                            prom_label(&v.dir)
+                        );
+                    }
+                }
+                Err((dir, _)) if i == 0 => {
+                    let service = crate::cli::service_name(Path::new(dir));
+                    let _ = writeln!(
+                        out,
+                        "{}{{service=\"{}\",dir=\"{}\"}} 0",
+                        fam.name,
+                        prom_label(&service),
+                        prom_label(dir)
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn t(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn up() -> View {
+        View {
+            dir: "status/app".into(),
+            service: "app".into(),
+            supervise_running: true,
+            supervise_pid: Some(100),
+            phase: statefile::Phase::Up,
+            pid: Some(4242),
+            since: t(1000),
+            want: Want::Up,
+            paused: false,
+            alarms: true,
+            starts: Some(3),
+            last_exit: Some(LastExit {
+                how: Exit::Signal {
+                    signal: 9,
+                    core: false,
+                },
+                at: t(999),
+            }),
+            next_start: None,
+            orphan: None,
+            state_error: None,
+        }
+    }
+
+    #[test]
+    fn lines() {
+        let now = t(4600);
+        assert_eq!(
+            line(&up(), now),
+            "status/app: up (pid 4242) 3600 seconds, want up, alarms on, 2 restarts, last killed by SIGKILL"
+        );
+        let down = View {
+            phase: statefile::Phase::Waiting,
+            pid: None,
+            since: t(4588),
+            last_exit: Some(LastExit {
+                how: Exit::Code(1),
+                at: t(4588),
+            }),
+            next_start: Some(t(4600) + Duration::from_millis(400)),
+            starts: Some(1),
+            ..up()
+        };
+        assert_eq!(
+            line(&down, now),
+            "status/app: down 12 seconds, want up, alarms on, 0 restarts, exited 1, starting in 0.4 s"
+        );
+        let paused = View {
+            paused: true,
+            alarms: false,
+            want: Want::Once,
+            starts: Some(2),
+            last_exit: None,
+            ..up()
+        };
+        assert_eq!(
+            line(&paused, now),
+            "status/app: up (pid 4242) 3600 seconds, paused, want once, alarms off, 1 restart"
+        );
+        let stopping = View {
+            phase: statefile::Phase::Stopping,
+            want: Want::Down,
+            ..up()
+        };
+        assert!(
+            line(&stopping, now)
+                .starts_with("status/app: stopping (pid 4242) 3600 seconds, want down")
+        );
+        let legacy = View {
+            starts: None,
+            last_exit: None,
+            ..up()
+        };
+        assert_eq!(
+            line(&legacy, now),
+            "status/app: up (pid 4242) 3600 seconds, want up, alarms on"
+        );
+    }
+
+    #[test]
+    fn dead_supervise() {
+        let now = t(4600);
+        let gone = View {
+            supervise_running: false,
+            supervise_pid: None,
+            pid: None,
+            ..up()
+        };
+        assert_eq!(
+            line(&gone, now),
+            "status/app: supervise not running; service down 3600 seconds, last killed by SIGKILL"
+        );
+        let orphan = View {
+            supervise_running: false,
+            orphan: Some(4242),
+            ..up()
+        };
+        assert_eq!(
+            line(&orphan, now),
+            "status/app: supervise not running; its service pid 4242 is still running, unsupervised, last killed by SIGKILL"
+        );
+    }
+
+    #[test]
+    fn json_escapes_and_nulls() {
+        let v = View {
+            dir: "we\"ird\n".into(),
+            last_exit: None,
+            starts: None,
+            ..up()
+        };
+        let j = json(&v, t(1001));
+        assert!(
+            j.starts_with("{\"dir\":\"we\\\"ird\\n\",\"service\":\"app\","),
+            "{j}"
+        );
+        assert!(j.contains("\"last_exit\":null"), "{j}");
+        assert!(j.contains("\"seconds\":1.000"), "{j}");
+        assert!(j.contains("\"restarts\":null"), "{j}");
+        assert_eq!(json_str("\u{1}"), "\"\\u0001\"");
+    }
+
+    #[test]
+    fn prom_groups_families_and_escapes_labels() {
+        let views = vec![
+            Ok(up()),
+            Err((
+                "status/\"x\"".to_string(),
+                "supervise not running".to_string(),
+            )),
+        ];
+        let text = prom(&views, t(1010));
+        let mut seen_types = Vec::new();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                seen_types.push(rest.split(' ').next().unwrap().to_owned());
+            }
+        }
+        assert_eq!(seen_types.len(), FAMILIES.len());
+        assert!(text.contains("supervise_running{service=\"app\",dir=\"status/app\"} 1\n"));
+        assert!(
+            text.contains("supervise_running{service=\"\\\"x\\\"\",dir=\"status/\\\"x\\\"\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "supervise_service_uptime_seconds{service=\"app\",dir=\"status/app\"} 10.000\n"
+        ));
+        assert!(text.contains(
+            "supervise_service_last_exit_code{service=\"app\",dir=\"status/app\"} 137\n"
+        ));
+        assert!(
+            text.contains(
+                "supervise_service_restarts_total{service=\"app\",dir=\"status/app\"} 2\n"
+            )
+        );
+    }
+}
