@@ -86,9 +86,6 @@ pub struct Options {
     pub command: CommandLine,
     /// The config file.
     pub config: PathBuf,
-    /// Whether `-F` named it (a missing default file is normal, a missing named one is
-    /// worth a louder warning).
-    pub config_given: bool,
     /// `-r`: the script run after every exit.
     pub restart_script: Option<OsString>,
     /// `-t`: seconds between exits after which the `-r` count starts again.
@@ -200,7 +197,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         name,
         dir,
         command,
-        config_given: config.is_some(),
         config: config.unwrap_or_else(|| PathBuf::from("supervise.conf")),
         restart_script,
         time_limit,
@@ -274,7 +270,7 @@ mod tests {
         assert_eq!(o.name, "app");
         assert_eq!(o.command, CommandLine::String("python app.py".into()));
         assert_eq!(o.config, PathBuf::from("supervise.conf"));
-        assert!(!o.config_given && !o.foreground);
+        assert!(!o.foreground);
         assert_eq!(o.restart_script, None);
     }
 
@@ -293,7 +289,6 @@ mod tests {
         ]);
         assert_eq!(o.name, "db");
         assert_eq!(o.config, PathBuf::from("x.conf"));
-        assert!(o.config_given);
         assert_eq!(
             o.command,
             CommandLine::Words(args(&["redis-server", "-p", "6379", "--", "-n"]))

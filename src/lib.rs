@@ -31,15 +31,18 @@
 //!
 //! Nothing sleeps and no thread is started: every delay is the deadline of step 1.
 
+pub mod alarm;
 pub mod child;
 pub mod cli;
 pub mod client;
 pub mod command;
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod exit;
 pub mod log;
 pub mod machine;
+pub mod policy;
 pub mod proc;
 pub mod statefile;
 pub mod status;

@@ -2,30 +2,49 @@
 //!
 //! [`Machine::handle`] takes one [`Event`] and the current monotonic time, updates the
 //! state and pushes the [`Effect`]s the event loop must carry out (fork, signal,
-//! reload, exit). Forking is an effect whose outcome comes back as another event
-//! ([`Event::Spawned`] or [`Event::SpawnFailed`]), so every decision here is a pure
-//! function of state and input and is tested as tables of (state, event) → (state,
-//! effects). Every delay — restart throttle, stop escalation — is a value of
-//! [`Machine::deadline`]; nothing here or in the loop ever sleeps.
+//! alarm, reload, exit). Forking is an effect whose outcome comes back as another
+//! event ([`Event::Spawned`] or [`Event::SpawnFailed`]), so every decision here is a
+//! pure function of state and input and is tested as tables of (state, event) →
+//! (state, effects). Every delay — restart throttle, stop escalation, cool-down — is a
+//! value of [`Machine::deadline`]; nothing here or in the loop ever sleeps.
+//!
+//! Which exits count as crashes: an exit while the service is wanted up, that no one
+//! asked for. Exits after `d`, `x` or SIGTERM to supervise, and exits that follow a
+//! signal letter the operator sent (`k`, `t`, ...), restart the service (when wanted
+//! up) but open no crash window, send no alarm and count toward no limit.
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::alarm::{self, Alarm};
+use crate::config::GiveUp;
 use crate::control::Letter;
 use crate::exit::Exit;
+use crate::policy::{self, Fact, Limit, Limits, Tally, Verdict};
 use crate::status::Want;
+
+/// Why a start is due later rather than now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The one-second minimum between starts.
+    Throttle,
+    /// Gave up on a crash loop; trying again after `give_up_cool_down`.
+    CoolDown,
+}
 
 /// Where the service process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Not running and not due to start.
     Down,
-    /// Not running, due to start at `at` (the restart throttle).
+    /// Not running, due to start at `at`.
     Waiting {
         /// When the next start is due.
         at: Instant,
+        /// Why not now.
+        why: Wait,
     },
     /// Running.
     Up {
@@ -66,9 +85,13 @@ pub enum Effect {
     Spawn,
     /// Send a signal to the service.
     Signal(Pid, Signal),
+    /// Send an alarm.
+    Alarm(Alarm),
+    /// Run the `-r` script with this count.
+    RestartScript(u64),
     /// Re-read the config file.
     Reload,
-    /// Supervise is done: the service is down and `x` was asked for.
+    /// Supervise is done; exit with [`Machine::exit_code`].
     Exit,
 }
 
@@ -90,6 +113,45 @@ impl Default for Timing {
     }
 }
 
+/// What happens after a crash: the config's limits, or the `-r` script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Windows and limits (all off when the interval is zero).
+    pub limits: Limits,
+    /// Past a limit: exit, or cool down and retry.
+    pub give_up: GiveUp,
+    /// The cool-down of [`GiveUp::CoolDown`].
+    pub cool_down: Duration,
+    /// `-r` given: run the script on every crash instead of alarms and limits, with
+    /// `-t`'s reset time.
+    pub restart_script: Option<Option<Duration>>,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            limits: Limits::default(),
+            give_up: GiveUp::Exit,
+            cool_down: Duration::from_secs(600),
+            restart_script: None,
+        }
+    }
+}
+
+/// A give-up, for the state file and `svc status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaveUp {
+    /// Exits in the window.
+    pub exits: usize,
+    /// From the window's first exit to the last.
+    pub span: Duration,
+    /// The limit passed.
+    pub because: Limit,
+}
+
+/// Exit code of a supervise that gave up on a crash loop.
+pub const EXIT_GAVE_UP: u8 = 1;
+
 /// The whole decision state of one supervise.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -98,27 +160,45 @@ pub struct Machine {
     paused: bool,
     alarms: bool,
     exit_when_down: bool,
+    exit_code: u8,
     last_start: Option<Instant>,
     starts: u64,
     last_exit: Option<Exit>,
+    /// The operator sent a signal letter to the running process: its exit is expected.
+    expect_exit: bool,
     timing: Timing,
+    policy: Policy,
+    tally: Tally,
+    script_count: Option<(u64, Instant)>,
+    gave_up: Option<GaveUp>,
 }
 
 impl Machine {
-    /// A machine with the service down and wanting up (supervise's initial state; the
-    /// caller feeds [`Letter::Up`] to start it).
-    pub fn new(timing: Timing) -> Machine {
+    /// A machine with the service down (supervise's initial state; the caller feeds
+    /// [`Letter::Up`] to start it).
+    pub fn new(timing: Timing, policy: Policy) -> Machine {
         Machine {
             phase: Phase::Down,
             want: Want::Down,
             paused: false,
             alarms: true,
             exit_when_down: false,
+            exit_code: 0,
             last_start: None,
             starts: 0,
             last_exit: None,
+            expect_exit: false,
             timing,
+            policy,
+            tally: Tally::default(),
+            script_count: None,
+            gave_up: None,
         }
+    }
+
+    /// Puts a new policy in force (config reload); the current window is kept.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
     }
 
     /// Where the service process is.
@@ -146,6 +226,11 @@ impl Machine {
         self.exit_when_down
     }
 
+    /// The exit code supervise leaves with: 0, or [`EXIT_GAVE_UP`].
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code
+    }
+
     /// How many times the service was started.
     pub fn starts(&self) -> u64 {
         self.starts
@@ -154,6 +239,16 @@ impl Machine {
     /// How the last run ended.
     pub fn last_exit(&self) -> Option<Exit> {
         self.last_exit
+    }
+
+    /// The give-up in force, if supervise gave up on a crash loop.
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        self.gave_up
+    }
+
+    /// Exits in the current crash window.
+    pub fn window_exits(&self) -> usize {
+        self.tally.exits()
     }
 
     /// The running service's pid.
@@ -167,7 +262,7 @@ impl Machine {
     /// The next moment at which [`Event::Timer`] must be fed, if any.
     pub fn deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Waiting { at } => Some(at),
+            Phase::Waiting { at, .. } => Some(at),
             Phase::Stopping { kill_at, .. } => kill_at,
             Phase::Down | Phase::Up { .. } => None,
         }
@@ -218,11 +313,25 @@ impl Machine {
     }
 
     /// `u` / `o`: record the wish and start the service if nothing runs or is due.
+    /// A cool-down is the operator's to cut short: it starts a fresh window.
     fn set_want(&mut self, want: Want, now: Instant, out: &mut Vec<Effect>) {
         self.want = want;
         match self.phase {
             Phase::Down => self.schedule_start(now, out),
-            Phase::Waiting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {}
+            Phase::Waiting {
+                why: Wait::CoolDown,
+                ..
+            } => {
+                self.tally.clear();
+                self.gave_up = None;
+                self.schedule_start(now, out);
+            }
+            Phase::Waiting {
+                why: Wait::Throttle,
+                ..
+            }
+            | Phase::Up { .. }
+            | Phase::Stopping { .. } => {}
         }
     }
 
@@ -264,9 +373,16 @@ impl Machine {
         }
     }
 
+    /// A signal letter. After `t`, `k`, `i` or `q` the process is expected to end, and
+    /// its end is no crash; HUP, ALRM and USR1/2 usually ask a service to do
+    /// something, so an exit after them still counts.
     fn signal(&mut self, sig: Signal, out: &mut Vec<Effect>) {
         if let Some(pid) = self.pid() {
             out.push(Effect::Signal(pid, sig));
+            self.expect_exit |= matches!(
+                sig,
+                Signal::SIGTERM | Signal::SIGKILL | Signal::SIGINT | Signal::SIGQUIT
+            );
         }
     }
 
@@ -286,7 +402,10 @@ impl Machine {
             .last_start
             .map_or(now, |t| t + self.timing.throttle)
             .max(now);
-        self.phase = Phase::Waiting { at };
+        self.phase = Phase::Waiting {
+            at,
+            why: Wait::Throttle,
+        };
         if at <= now {
             out.push(Effect::Spawn);
         }
@@ -297,6 +416,7 @@ impl Machine {
         self.last_start = Some(now);
         self.starts += 1;
         self.paused = false;
+        self.expect_exit = false;
     }
 
     /// Fork failed: try again once the throttle allows, never in a hot loop.
@@ -304,6 +424,7 @@ impl Machine {
         self.last_start = Some(now);
         self.phase = Phase::Waiting {
             at: now + self.timing.throttle,
+            why: Wait::Throttle,
         };
     }
 
@@ -311,6 +432,7 @@ impl Machine {
         if self.pid() != Some(pid) {
             return;
         }
+        let asked = matches!(self.phase, Phase::Stopping { .. }) || self.expect_exit;
         self.last_exit = Some(how);
         self.paused = false;
         self.phase = Phase::Down;
@@ -318,14 +440,80 @@ impl Machine {
             return;
         }
         match self.want {
-            Want::Up => self.schedule_start(now, out),
+            Want::Up if asked => self.schedule_start(now, out),
+            Want::Up => self.on_crash(how, now, out),
             Want::Down | Want::Once => {}
+        }
+    }
+
+    /// An exit nobody asked for, of a service wanted up.
+    fn on_crash(&mut self, how: Exit, now: Instant, out: &mut Vec<Effect>) {
+        if let Some(time_limit) = self.policy.restart_script {
+            let n = policy::restart_count(self.script_count, now, time_limit);
+            self.script_count = Some((n, now));
+            out.push(Effect::RestartScript(n));
+            return self.schedule_start(now, out);
+        }
+        let fact = Fact {
+            at: now,
+            core: how.core_dumped(),
+        };
+        match policy::judge(&self.policy.limits, &mut self.tally, fact) {
+            Verdict::Restart { alarm: opened } => {
+                if opened && self.alarms {
+                    out.push(Effect::Alarm(self.alarm(alarm::Kind::Exited, how)));
+                }
+                self.schedule_start(now, out);
+            }
+            Verdict::GiveUp { exits, because, .. } => {
+                let exiting = self.policy.give_up == GiveUp::Exit;
+                self.gave_up = Some(GaveUp {
+                    exits,
+                    span: self.tally.span(),
+                    because,
+                });
+                if self.alarms {
+                    let kind = alarm::Kind::GaveUp {
+                        because,
+                        exiting,
+                        cool_down: self.policy.cool_down,
+                    };
+                    out.push(Effect::Alarm(self.alarm(kind, how)));
+                }
+                if exiting {
+                    self.exit_when_down = true;
+                    self.exit_code = EXIT_GAVE_UP;
+                } else {
+                    self.phase = Phase::Waiting {
+                        at: now + self.policy.cool_down,
+                        why: Wait::CoolDown,
+                    };
+                }
+            }
+        }
+    }
+
+    /// An alarm about `how`, with the current window's counts.
+    fn alarm(&self, kind: alarm::Kind, how: Exit) -> Alarm {
+        Alarm {
+            kind,
+            exit: how,
+            exits: self.tally.exits(),
+            cores: self.tally.cores(),
+            span: self.tally.span(),
         }
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect>) {
         match self.phase {
-            Phase::Waiting { at } if at <= now => out.push(Effect::Spawn),
+            Phase::Waiting { at, why } if at <= now => {
+                if why == Wait::CoolDown {
+                    // The cool-down is over: a fresh window, as if newly started.
+                    self.tally.clear();
+                    self.gave_up = None;
+                }
+                out.push(Effect::Spawn);
+            }
             Phase::Stopping {
                 pid,
                 kill_at: Some(t),
@@ -341,6 +529,7 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Limits;
 
     const SEC: Duration = Duration::from_secs(1);
 
@@ -350,7 +539,7 @@ mod tests {
 
     /// A machine whose clock starts at `t0`, with one service started at `t0` as pid 10.
     fn running(t0: Instant) -> Machine {
-        let mut m = Machine::new(Timing::default());
+        let mut m = Machine::new(Timing::default(), Policy::default());
         let mut out = Vec::new();
         m.handle(Event::Letter(Letter::Up), t0, &mut out);
         assert_eq!(out, vec![Effect::Spawn]);
@@ -382,10 +571,27 @@ mod tests {
             (
                 2 * SEC,
                 vec![Effect::Spawn],
-                Phase::Waiting { at: t0 + 2 * SEC },
+                Phase::Waiting {
+                    at: t0 + 2 * SEC,
+                    why: Wait::Throttle,
+                },
             ),
-            (SEC, vec![Effect::Spawn], Phase::Waiting { at: t0 + SEC }),
-            (SEC / 4, vec![], Phase::Waiting { at: t0 + SEC }),
+            (
+                SEC,
+                vec![Effect::Spawn],
+                Phase::Waiting {
+                    at: t0 + SEC,
+                    why: Wait::Throttle,
+                },
+            ),
+            (
+                SEC / 4,
+                vec![],
+                Phase::Waiting {
+                    at: t0 + SEC,
+                    why: Wait::Throttle,
+                },
+            ),
         ];
         for (after, effects, phase) in rows {
             let mut m = running(t0);
@@ -614,7 +820,7 @@ mod tests {
     #[test]
     fn once_is_not_restarted() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Timing::default());
+        let mut m = Machine::new(Timing::default(), Policy::default());
         assert_eq!(
             step(&mut m, Event::Letter(Letter::Once), t0),
             vec![Effect::Spawn]
@@ -679,10 +885,16 @@ mod tests {
     #[test]
     fn spawn_failure_retries_on_the_throttle() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Timing::default());
+        let mut m = Machine::new(Timing::default(), Policy::default());
         step(&mut m, Event::Letter(Letter::Up), t0);
         step(&mut m, Event::SpawnFailed, t0);
-        assert_eq!(m.phase(), Phase::Waiting { at: t0 + SEC });
+        assert_eq!(
+            m.phase(),
+            Phase::Waiting {
+                at: t0 + SEC,
+                why: Wait::Throttle
+            }
+        );
         assert_eq!(step(&mut m, Event::Timer, t0 + SEC / 2), vec![]);
         assert_eq!(step(&mut m, Event::Timer, t0 + SEC), vec![Effect::Spawn]);
     }
@@ -707,5 +919,244 @@ mod tests {
         assert!(!m.alarms());
         step(&mut m, Event::Letter(Letter::Alarms), t0);
         assert!(m.alarms());
+    }
+
+    fn with_policy(policy: Policy, t0: Instant) -> Machine {
+        let mut m = Machine::new(Timing::default(), policy);
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        m
+    }
+
+    fn limits(tries: u32) -> Policy {
+        Policy {
+            limits: Limits {
+                interval: Duration::from_secs(60),
+                max_tries: tries,
+                max_cores: 0,
+            },
+            ..Policy::default()
+        }
+    }
+
+    /// Crashes the running service at `at` and, if a start follows, starts pid `next`.
+    fn crash(m: &mut Machine, at: Instant, how: Exit, next: i32) -> Vec<Effect> {
+        let p = m.pid().expect("running");
+        let mut out = step(m, Event::Exited(p, how), at);
+        if let Phase::Waiting {
+            at: due,
+            why: Wait::Throttle,
+        } = m.phase()
+        {
+            out.extend(step(m, Event::Timer, due));
+            step(m, Event::Spawned(pid(next)), due);
+        }
+        out
+    }
+
+    fn alarms(out: &[Effect]) -> Vec<alarm::Kind> {
+        out.iter()
+            .filter_map(|e| match e {
+                Effect::Alarm(a) => Some(a.kind),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_crash_loop_alarms_once_then_gives_up_and_exits() {
+        let t0 = Instant::now();
+        let mut m = with_policy(limits(3), t0);
+        let first = crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11);
+        assert_eq!(alarms(&first), vec![alarm::Kind::Exited]);
+        assert!(first.contains(&Effect::Spawn));
+        for (i, t) in [4u32, 6].into_iter().enumerate() {
+            let out = crash(&mut m, t0 + t * SEC, Exit::Code(1), 12 + i as i32);
+            assert!(
+                alarms(&out).is_empty(),
+                "later exits in the window are only logged"
+            );
+            assert!(out.contains(&Effect::Spawn));
+        }
+        let out = crash(&mut m, t0 + 8 * SEC, Exit::Code(1), 99);
+        assert_eq!(
+            alarms(&out),
+            vec![alarm::Kind::GaveUp {
+                because: Limit::Tries,
+                exiting: true,
+                cool_down: Duration::from_secs(600)
+            }]
+        );
+        assert!(!out.contains(&Effect::Spawn));
+        assert!(out.contains(&Effect::Exit));
+        assert_eq!(m.exit_code(), EXIT_GAVE_UP);
+        let g = m.gave_up().unwrap();
+        assert_eq!((g.exits, g.span), (4, 6 * SEC));
+        assert_eq!(m.phase(), Phase::Down);
+    }
+
+    #[test]
+    fn cool_down_keeps_supervise_and_retries_with_a_fresh_window() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            give_up: GiveUp::CoolDown,
+            cool_down: Duration::from_secs(30),
+            ..limits(1)
+        };
+        let mut m = with_policy(policy, t0);
+        crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11);
+        let out = crash(&mut m, t0 + 4 * SEC, Exit::Code(1), 0);
+        assert!(!out.contains(&Effect::Exit));
+        assert_eq!(
+            m.phase(),
+            Phase::Waiting {
+                at: t0 + 34 * SEC,
+                why: Wait::CoolDown
+            }
+        );
+        assert_eq!(m.want(), Want::Up);
+        assert!(m.gave_up().is_some());
+        assert_eq!(step(&mut m, Event::Timer, t0 + 20 * SEC), vec![]);
+        assert_eq!(
+            step(&mut m, Event::Timer, t0 + 34 * SEC),
+            vec![Effect::Spawn]
+        );
+        step(&mut m, Event::Spawned(pid(12)), t0 + 34 * SEC);
+        assert_eq!(m.gave_up(), None);
+        assert_eq!(m.window_exits(), 0);
+        let out = crash(&mut m, t0 + 36 * SEC, Exit::Code(1), 13);
+        assert_eq!(alarms(&out), vec![alarm::Kind::Exited], "a fresh window");
+    }
+
+    #[test]
+    fn up_cuts_a_cool_down_short() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            give_up: GiveUp::CoolDown,
+            ..limits(1)
+        };
+        let mut m = with_policy(policy, t0);
+        crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11);
+        crash(&mut m, t0 + 4 * SEC, Exit::Code(1), 0);
+        let out = step(&mut m, Event::Letter(Letter::Up), t0 + 10 * SEC);
+        assert_eq!(out, vec![Effect::Spawn]);
+        assert_eq!(m.gave_up(), None);
+    }
+
+    #[test]
+    fn core_dumps_have_their_own_limit() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            limits: Limits {
+                interval: Duration::from_secs(60),
+                max_tries: 0,
+                max_cores: 1,
+            },
+            ..Policy::default()
+        };
+        let mut m = with_policy(policy, t0);
+        let segv = Exit::Signal {
+            signal: 11,
+            core: true,
+        };
+        crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11);
+        crash(&mut m, t0 + 4 * SEC, segv, 12);
+        let out = crash(&mut m, t0 + 6 * SEC, segv, 0);
+        assert!(out.contains(&Effect::Exit));
+        assert_eq!(m.gave_up().unwrap().because, Limit::Cores);
+    }
+
+    #[test]
+    fn exits_the_operator_asked_for_are_no_crashes() {
+        let t0 = Instant::now();
+        let mut m = with_policy(limits(1), t0);
+        for (i, letter) in [
+            Letter::Kill,
+            Letter::Terminate,
+            Letter::Interrupt,
+            Letter::Quit,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = t0 + (2 + 2 * i as u32) * SEC;
+            step(&mut m, Event::Letter(letter), at);
+            let out = crash(
+                &mut m,
+                at,
+                Exit::Signal {
+                    signal: 9,
+                    core: false,
+                },
+                20 + i as i32,
+            );
+            assert!(alarms(&out).is_empty(), "{letter:?}");
+            assert!(out.contains(&Effect::Spawn), "{letter:?}");
+        }
+        assert_eq!(m.window_exits(), 0);
+        // HUP asks the service to do something; dying of it is a crash.
+        step(&mut m, Event::Letter(Letter::Hup), t0 + 20 * SEC);
+        let out = crash(
+            &mut m,
+            t0 + 20 * SEC,
+            Exit::Signal {
+                signal: 1,
+                core: false,
+            },
+            30,
+        );
+        assert_eq!(alarms(&out), vec![alarm::Kind::Exited]);
+        // A stop is no crash either.
+        step(&mut m, Event::Letter(Letter::Down), t0 + 30 * SEC);
+        let out = step(&mut m, Event::Exited(pid(30), Exit::Code(0)), t0 + 30 * SEC);
+        assert!(alarms(&out).is_empty());
+    }
+
+    #[test]
+    fn silenced_alarms_still_apply_limits() {
+        let t0 = Instant::now();
+        let mut m = with_policy(limits(1), t0);
+        step(&mut m, Event::Letter(Letter::Silence), t0);
+        let out = crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11);
+        assert!(alarms(&out).is_empty());
+        let out = crash(&mut m, t0 + 4 * SEC, Exit::Code(1), 0);
+        assert!(alarms(&out).is_empty());
+        assert!(out.contains(&Effect::Exit));
+    }
+
+    #[test]
+    fn restart_script_replaces_alarms_and_counts_exits() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            restart_script: Some(Some(Duration::from_secs(10))),
+            ..limits(1)
+        };
+        let mut m = with_policy(policy, t0);
+        let counts = |out: &[Effect]| -> Vec<u64> {
+            out.iter()
+                .filter_map(|e| match e {
+                    Effect::RestartScript(n) => Some(*n),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            counts(&crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11)),
+            vec![1]
+        );
+        assert_eq!(
+            counts(&crash(&mut m, t0 + 4 * SEC, Exit::Code(1), 12)),
+            vec![2]
+        );
+        let out = crash(&mut m, t0 + 6 * SEC, Exit::Code(1), 13);
+        assert_eq!(counts(&out), vec![3]);
+        assert!(
+            alarms(&out).is_empty() && !out.contains(&Effect::Exit),
+            "no limits with -r"
+        );
+        assert_eq!(
+            counts(&crash(&mut m, t0 + 20 * SEC, Exit::Code(1), 14)),
+            vec![1]
+        );
     }
 }

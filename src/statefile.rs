@@ -11,7 +11,7 @@
 //! | `supervise_pid` | pid of the supervise process |
 //! | `service` | the service's name |
 //! | `command` | the command as given |
-//! | `phase` | `down`, `waiting` (a start is due), `up`, `stopping` |
+//! | `phase` | `down`, `waiting` (a start is due), `cooldown` (gave up, retrying later), `up`, `stopping` |
 //! | `want` | `up`, `down`, `once` |
 //! | `pid` | the service's pid, 0 when not running |
 //! | `pid_start` | its start time in clock ticks after boot (`/proc/PID/stat` field 22): with the pid, an identity the kernel never reuses |
@@ -22,6 +22,8 @@
 //! | `last_exit_code`, `last_exit_signal` | the number, the other one empty |
 //! | `last_core` | `1` if it dumped core |
 //! | `last_exit_time` | Unix time of that exit |
+//! | `window_exits` | exits in the current crash window (only with alarms on) |
+//! | `gave_up` | why supervise stopped restarting it, while that holds |
 
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -39,6 +41,8 @@ pub enum Phase {
     Down,
     /// Not running, a start is due at `next_start`.
     Waiting,
+    /// Gave up on a crash loop; a fresh try is due at `next_start`.
+    CoolDown,
     /// Running.
     Up,
     /// Asked to stop, not yet gone.
@@ -51,6 +55,7 @@ impl Phase {
         match self {
             Phase::Down => "down",
             Phase::Waiting => "waiting",
+            Phase::CoolDown => "cooldown",
             Phase::Up => "up",
             Phase::Stopping => "stopping",
         }
@@ -61,6 +66,7 @@ impl Phase {
         match s {
             "down" => Some(Phase::Down),
             "waiting" => Some(Phase::Waiting),
+            "cooldown" => Some(Phase::CoolDown),
             "up" => Some(Phase::Up),
             "stopping" => Some(Phase::Stopping),
             _ => None,
@@ -102,6 +108,10 @@ pub struct Record {
     pub next_start: Option<SystemTime>,
     /// How the last run ended.
     pub last_exit: Option<LastExit>,
+    /// Exits in the current crash window, when windows are on.
+    pub window_exits: Option<u64>,
+    /// Why supervise stopped restarting the service, while that holds.
+    pub gave_up: Option<String>,
 }
 
 /// Why a state file could not be read.
@@ -192,6 +202,12 @@ pub fn encode(r: &Record) -> String {
             writeln!(s, "last_exit_signal={}", num(e.how.signal()))?;
             writeln!(s, "last_core={}", u8::from(e.how.core_dumped()))?;
             writeln!(s, "last_exit_time={}", format_time(e.at))?;
+        }
+        if let Some(n) = r.window_exits {
+            writeln!(s, "window_exits={n}")?;
+        }
+        if let Some(g) = &r.gave_up {
+            writeln!(s, "gave_up={}", escape(g))?;
         }
         Ok(())
     })();
@@ -289,6 +305,11 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
         starts: num("starts")?,
         next_start: time("next_start")?,
         last_exit,
+        window_exits: match get("window_exits") {
+            None => None,
+            Some((l, v)) => Some(parse(l, "window_exits", v, |v| v.parse().ok())?),
+        },
+        gave_up: get("gave_up").map(|(_, v)| unescape(v)),
     })
 }
 
@@ -315,6 +336,8 @@ mod tests {
                 },
                 at: UNIX_EPOCH + Duration::new(1_795_255_200, 5),
             }),
+            window_exits: Some(2),
+            gave_up: Some("gave up after 3 restarts in 2 seconds (max_tries)".into()),
         }
     }
 

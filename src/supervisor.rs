@@ -11,7 +11,6 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
-use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use nix::errno::Errno;
@@ -20,14 +19,17 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
+use crate::alarm::{self, Alarm};
 use crate::child::{self, Child, Spec, Stdio};
 use crate::cli::{self, CommandLine, EXIT_SETUP, EXIT_USAGE, Options};
 use crate::command::{self, Program};
+use crate::config::{self, Config};
 use crate::control::{self, Letter, Parsed};
 use crate::daemon;
 use crate::exit::Exit;
 use crate::log::Log;
-use crate::machine::{Effect, Event, Machine, Phase, Timing};
+use crate::machine::{Effect, Event, GaveUp, Machine, Phase, Policy, Timing, Wait};
+use crate::policy::{Limit, Limits};
 use crate::proc;
 use crate::statefile::{self, LastExit, Record};
 use crate::status::{self, Status, Tai64n};
@@ -146,6 +148,38 @@ struct Published {
     failing: bool,
 }
 
+/// A child of supervise that is not the service.
+#[derive(Debug)]
+enum Helper {
+    /// Sending an alarm.
+    Alarm(Pid, String),
+    /// The `-r` script with its count.
+    Script(Child, u64),
+}
+
+impl Helper {
+    fn pid(&self) -> Pid {
+        match self {
+            Helper::Alarm(pid, _) => *pid,
+            Helper::Script(c, _) => c.pid,
+        }
+    }
+}
+
+/// The machine's policy from the config and the command line.
+fn policy(cfg: &Config, script: bool, time_limit: Option<std::time::Duration>) -> Policy {
+    Policy {
+        limits: Limits {
+            interval: cfg.alarm_interval,
+            max_tries: cfg.max_tries,
+            max_cores: cfg.max_tries_if_coredumped,
+        },
+        give_up: cfg.give_up,
+        cool_down: cfg.give_up_cool_down,
+        restart_script: script.then_some(time_limit),
+    }
+}
+
 /// One running supervise.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -156,8 +190,17 @@ pub struct Supervisor {
     stdin: File,
     signals: SignalFd,
     child: Option<Child>,
+    /// Children other than the service: alarm senders and `-r` scripts.
+    helpers: Vec<Helper>,
     name: String,
     command: String,
+    /// The status directory, absolute, for alarms.
+    abs_dir: std::path::PathBuf,
+    host: String,
+    config_path: std::path::PathBuf,
+    config: Config,
+    restart_script: Option<Program>,
+    time_limit: Option<std::time::Duration>,
     clock: Clock,
     since: SystemTime,
     pid_start: Option<u64>,
@@ -171,6 +214,15 @@ impl Supervisor {
     /// directory, the logs, the signalfd.
     pub fn new(opts: &Options) -> Result<Supervisor, Fatal> {
         let program = resolve(&opts.command)?;
+        let loaded =
+            config::load(&opts.config, &opts.name).map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
+        let restart_script = match &opts.restart_script {
+            Some(script) => Some(
+                Program::from_words(vec![script.clone()], std::env::var_os("PATH").as_deref())
+                    .map_err(|e| fatal(EXIT_USAGE, format!("-r: {e}")))?,
+            ),
+            None => None,
+        };
         let dir = StatusDir::take(&opts.dir)
             .map_err(|e| fatal(EXIT_SETUP, format!("{}: {e}", opts.dir.display())))?;
         let open = |name: &str| {
@@ -195,18 +247,35 @@ impl Supervisor {
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| fatal(EXIT_SETUP, format!("cannot create a signalfd: {e}")))?;
         let command = opts.command.display();
-        check_config(&log, &opts.config, opts.config_given);
+        for w in &loaded.warnings {
+            log.warn(w);
+        }
+        let time_limit = opts.time_limit.map(std::time::Duration::from_secs);
+        let abs_dir = std::fs::canonicalize(&opts.dir).unwrap_or_else(|_| opts.dir.clone());
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "localhost".into());
         let clock = Clock::now();
         Ok(Supervisor {
             dir,
             log,
-            machine: Machine::new(Timing::default()),
+            machine: Machine::new(
+                Timing::default(),
+                policy(&loaded.config, restart_script.is_some(), time_limit),
+            ),
             spec: Spec::new(&program),
             stdin,
             signals,
             child: None,
+            helpers: Vec::new(),
             name: opts.name.clone(),
             command,
+            abs_dir,
+            host,
+            config_path: opts.config.clone(),
+            config: loaded.config,
+            restart_script,
+            time_limit,
             clock,
             since: clock.wall,
             pid_start: None,
@@ -256,9 +325,18 @@ impl Supervisor {
             }
             self.publish();
         }
-        self.log
-            .notice(format_args!("supervise pid {} exiting", std::process::id()));
-        0
+        let code = self.machine.exit_code();
+        match self.machine.gave_up() {
+            Some(g) => self.log.fatal(format_args!(
+                "{}: supervise pid {} exiting",
+                describe_give_up(&g),
+                std::process::id()
+            )),
+            None => self
+                .log
+                .notice(format_args!("supervise pid {} exiting", std::process::id())),
+        }
+        code
     }
 
     /// Blocks until a descriptor is ready or the deadline passes.
@@ -329,9 +407,7 @@ impl Supervisor {
                     });
                     self.dispatch(Event::Exited(pid, how));
                 }
-                None => self
-                    .log
-                    .notice(format_args!("reaped pid {pid} ({how}), not the service")),
+                None => self.reaped_helper(pid, how),
             }
         }
     }
@@ -375,6 +451,8 @@ impl Supervisor {
                     self.dispatch(outcome);
                 }
                 Effect::Signal(pid, sig) => self.signal(pid, sig),
+                Effect::Alarm(a) => self.send_alarm(a),
+                Effect::RestartScript(n) => self.run_restart_script(n),
                 Effect::Reload => self.reload(),
                 Effect::Exit => self.exit = true,
             }
@@ -425,9 +503,126 @@ impl Supervisor {
         }
     }
 
-    fn reload(&self) {
-        self.log
-            .notice("reload requested: nothing in the config applies while it runs yet");
+    /// Re-reads the config; a bad file leaves the one in force untouched.
+    fn reload(&mut self) {
+        match config::load(&self.config_path, &self.name) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    self.log.warn(w);
+                }
+                self.machine.set_policy(policy(
+                    &loaded.config,
+                    self.restart_script.is_some(),
+                    self.time_limit,
+                ));
+                self.config = loaded.config;
+                self.log.notice(format_args!(
+                    "config reloaded from {}",
+                    self.config_path.display()
+                ));
+            }
+            Err(e) => self.log.warn(format_args!(
+                "config not reloaded, the previous one stays: {e}"
+            )),
+        }
+    }
+
+    /// Forks the alarm sender, or says why there is nobody to tell.
+    fn send_alarm(&mut self, a: Alarm) {
+        let context = alarm::Context {
+            host: self.host.clone(),
+            service: self.name.clone(),
+            dir: self.abs_dir.clone(),
+            command: self.command.clone(),
+            when: SystemTime::now(),
+        };
+        let subject = alarm::subject(&context, &a);
+        if self.config.alarm_mail.is_empty() && self.config.alarm_gsm.is_empty() {
+            self.log.warn(format_args!(
+                "alarm with no alarm_mail or alarm_gsm to send it to: {subject}"
+            ));
+            return;
+        }
+        let job = alarm::Job {
+            config: self.config.clone(),
+            context,
+            alarm: a,
+        };
+        match alarm::send_in_child(&job) {
+            Ok(pid) => {
+                self.log
+                    .notice(format_args!("alarm: {subject} (sending as pid {pid})"));
+                self.helpers.push(Helper::Alarm(pid, subject));
+            }
+            Err(e) => self.log.warn(format_args!(
+                "cannot fork to send the alarm {subject:?}: {e}"
+            )),
+        }
+    }
+
+    /// Starts `-r SCRIPT N` in the background, its output into supervise.log.
+    fn run_restart_script(&mut self, n: u64) {
+        let Some(script) = &self.restart_script else {
+            return;
+        };
+        let program = Program {
+            path: script.path.clone(),
+            argv: vec![script.argv[0].clone(), n.to_string().into()],
+        };
+        let out = match self.dir.open_append(names::LOG) {
+            Ok(f) => f,
+            Err(e) => {
+                self.log
+                    .warn(format_args!("cannot run the restart script: {e}"));
+                return;
+            }
+        };
+        let stdio = Stdio {
+            stdin: self.stdin.as_fd(),
+            stdout: out.as_fd(),
+            stderr: out.as_fd(),
+        };
+        match child::spawn(&Spec::new(&program), stdio) {
+            Ok(c) => {
+                self.log.notice(format_args!(
+                    "running restart script {} {n} (pid {})",
+                    program.path.display(),
+                    c.pid
+                ));
+                self.helpers.push(Helper::Script(c, n));
+            }
+            Err(e) => self
+                .log
+                .warn(format_args!("cannot fork the restart script: {e}")),
+        }
+    }
+
+    /// A helper ended: say so if it went wrong (an alarm sender logs its own errors).
+    fn reaped_helper(&mut self, pid: Pid, how: Exit) {
+        let Some(i) = self.helpers.iter().position(|h| h.pid() == pid) else {
+            self.log
+                .notice(format_args!("reaped pid {pid} ({how}), not the service"));
+            return;
+        };
+        match self.helpers.swap_remove(i) {
+            Helper::Alarm(_, subject) => {
+                if how.signal() == Some(libc::SIGALRM) {
+                    self.log.warn(format_args!(
+                        "alarm not sent within alarm_timeout ({} s), abandoned: {subject}",
+                        self.config.alarm_timeout.as_secs()
+                    ));
+                } else if how != Exit::Code(0) && how != Exit::Code(1) {
+                    self.log.warn(format_args!("alarm sender {how}: {subject}"));
+                }
+            }
+            Helper::Script(mut c, n) => match c.failure() {
+                Some(f) => self.log.warn(format_args!("restart script {n}: {f}")),
+                None if how != Exit::Code(0) => {
+                    self.log.warn(format_args!("restart script {n} {how}"))
+                }
+                None => {}
+            },
+        }
     }
 
     /// Rewrites `status`, then `state`, if what they say changed. Also stamps the
@@ -493,7 +688,14 @@ impl Supervisor {
     fn record(&self) -> Record {
         let (phase, next_start) = match self.machine.phase() {
             Phase::Down => (statefile::Phase::Down, None),
-            Phase::Waiting { at } => (statefile::Phase::Waiting, Some(self.clock.wall(at))),
+            Phase::Waiting {
+                at,
+                why: Wait::Throttle,
+            } => (statefile::Phase::Waiting, Some(self.clock.wall(at))),
+            Phase::Waiting {
+                at,
+                why: Wait::CoolDown,
+            } => (statefile::Phase::CoolDown, Some(self.clock.wall(at))),
             Phase::Up { .. } => (statefile::Phase::Up, None),
             Phase::Stopping { .. } => (statefile::Phase::Stopping, None),
         };
@@ -509,6 +711,11 @@ impl Supervisor {
             starts: self.machine.starts(),
             next_start,
             last_exit: self.last_exit,
+            window_exits: self
+                .config
+                .alarms_enabled()
+                .then(|| self.machine.window_exits() as u64),
+            gave_up: self.machine.gave_up().map(|g| describe_give_up(&g)),
         }
     }
 }
@@ -536,20 +743,17 @@ fn resolve(cmd: &CommandLine) -> Result<Program, Fatal> {
     program.map_err(|e| fatal(EXIT_USAGE, format!("cannot run {:?}: {e}", cmd.display())))
 }
 
-/// Config support arrives with the crash policy; until then a missing file is only
-/// worth a warning, as SPEC §6 asks.
-fn check_config(log: &Log, path: &Path, given: bool) {
-    if !path.exists() {
-        let how = if given {
-            "given with -F"
-        } else {
-            "the default"
-        };
-        log.warn(format_args!(
-            "config file {} ({how}) not found: running without limits",
-            path.display()
-        ));
-    }
+/// "gave up after 3 restarts in 2 seconds (max_tries)".
+fn describe_give_up(g: &GaveUp) -> String {
+    let limit = match g.because {
+        Limit::Tries => "max_tries",
+        Limit::Cores => "max_tries_if_coredumped",
+    };
+    format!(
+        "gave up after {} restarts in {} seconds ({limit})",
+        g.exits.saturating_sub(1),
+        g.span.as_secs()
+    )
 }
 
 #[cfg(test)]

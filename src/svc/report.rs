@@ -49,6 +49,10 @@ pub struct View {
     pub orphan: Option<u32>,
     /// Why the `state` file could not be read, if it could not.
     pub state_error: Option<String>,
+    /// Exits in the current crash window, when windows are on.
+    pub window_exits: Option<u64>,
+    /// Why supervise stopped restarting the service, while that holds.
+    pub gave_up: Option<String>,
 }
 
 /// Reads a status directory into a view.
@@ -91,6 +95,8 @@ pub fn inspect(dir: &Path) -> Result<View, Problem> {
         next_start: state.as_ref().and_then(|r| r.next_start),
         orphan,
         state_error,
+        window_exits: state.as_ref().and_then(|r| r.window_exits),
+        gave_up: state.as_ref().and_then(|r| r.gave_up.clone()),
     })
 }
 
@@ -121,6 +127,9 @@ pub fn line(v: &View, now: SystemTime) -> String {
             None => {
                 let _ = write!(s, "; service down {secs} seconds");
             }
+        }
+        if let Some(g) = &v.gave_up {
+            let _ = write!(s, ", {g}");
         }
         if let Some(e) = v.last_exit {
             let _ = write!(s, ", last {}", e.how);
@@ -160,8 +169,17 @@ pub fn line(v: &View, now: SystemTime) -> String {
             }
         }
     }
-    if let (statefile::Phase::Waiting, Some(at)) = (v.phase, v.next_start) {
-        let _ = write!(s, ", starting in {:.1} s", secs_between(now, at));
+    if let Some(g) = &v.gave_up {
+        let _ = write!(s, ", {g}");
+    }
+    match (v.phase, v.next_start) {
+        (statefile::Phase::Waiting, Some(at)) => {
+            let _ = write!(s, ", starting in {:.1} s", secs_between(now, at));
+        }
+        (statefile::Phase::CoolDown, Some(at)) => {
+            let _ = write!(s, ", retrying in {} s", secs_between(now, at).ceil() as u64);
+        }
+        _ => {}
     }
     if let Some(e) = &v.state_error {
         let _ = write!(s, " (state file unreadable: {e})");
@@ -246,6 +264,8 @@ pub fn json(v: &View, now: SystemTime) -> String {
             json_opt(v.next_start.map(|t| json_secs(secs_between(now, t)))),
         ),
         ("unsupervised_pid", json_opt(v.orphan)),
+        ("window_exits", json_opt(v.window_exits)),
+        ("gave_up", json_opt(v.gave_up.as_deref().map(json_str))),
         ("error", json_opt(v.state_error.as_deref().map(json_str))),
     ];
     let body: Vec<String> = fields
@@ -278,7 +298,7 @@ struct Family {
     help: &'static str,
 }
 
-const FAMILIES: [Family; 7] = [
+const FAMILIES: [Family; 8] = [
     Family {
         name: "supervise_running",
         kind: "gauge",
@@ -314,6 +334,11 @@ const FAMILIES: [Family; 7] = [
         kind: "gauge",
         help: "1 if the service is paused",
     },
+    Family {
+        name: "supervise_service_gave_up",
+        kind: "gauge",
+        help: "1 if supervise stopped restarting a crash-looping service",
+    },
 ];
 
 /// The value of family `i` for a view, if it has one.
@@ -335,6 +360,7 @@ fn prom_value(i: usize, v: &View, now: SystemTime) -> Option<String> {
             Exit::Signal { signal, .. } => (128 + signal).to_string(),
         }),
         6 => b(v.paused),
+        7 => b(v.gave_up.is_some()),
         _ => None,
     }
 }
@@ -409,6 +435,8 @@ mod tests {
             next_start: None,
             orphan: None,
             state_error: None,
+            window_exits: None,
+            gave_up: None,
         }
     }
 

@@ -1,0 +1,522 @@
+//! Alarm mail and SMS (SPEC §7): what they say, and sending them without ever
+//! holding up supervision.
+//!
+//! Composing is pure ([`subject`], [`body`], [`sms_argv`]). Sending happens in a
+//! short-lived child forked from supervise ([`send_in_child`]): the child closes every
+//! descriptor it inherited (so `fuser lock` still names supervise alone), arms
+//! `alarm(2)` so that a dead or silent relay cannot keep it alive past
+//! `alarm_timeout`, sends through lettre (SMTP relay, or the local sendmail with an
+//! argument vector), runs the SMS command once per number (an argument vector too:
+//! nothing passes through a shell), logs the outcome itself and exits. Supervise's
+//! loop only forks it and later reaps it like any other child.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{Message, SendmailTransport, SmtpTransport, Transport};
+use nix::unistd::Pid;
+
+use crate::config::Config;
+use crate::exit::{Exit, signal_name};
+use crate::log::{Log, local_time};
+use crate::policy::Limit;
+
+/// Lines of `__stderr` quoted in the mail.
+pub const STDERR_LINES: usize = 20;
+
+/// Why an alarm goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The service exited and this exit opened a crash window.
+    Exited,
+    /// Past a limit: supervise stopped restarting it.
+    GaveUp {
+        /// The limit passed.
+        because: Limit,
+        /// Whether supervise exits (else it retries after the cool-down).
+        exiting: bool,
+        /// The cool-down before the retry.
+        cool_down: Duration,
+    },
+}
+
+/// The facts of one alarm, as the state machine decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alarm {
+    /// Why.
+    pub kind: Kind,
+    /// How the service ended.
+    pub exit: Exit,
+    /// Exits in the current window, this one included.
+    pub exits: usize,
+    /// Of which dumped core.
+    pub cores: usize,
+    /// From the window's first exit to this one.
+    pub span: Duration,
+}
+
+/// Where the alarm comes from: the service and the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// Host name.
+    pub host: String,
+    /// Service name.
+    pub service: String,
+    /// The status directory, absolute.
+    pub dir: PathBuf,
+    /// The command.
+    pub command: String,
+    /// When it happened.
+    pub when: SystemTime,
+}
+
+/// The subject line, in the legacy form:
+/// `2026-11-21 10:00:00 [Alarm: HOST] Service NAME exited with coredump!`.
+pub fn subject(ctx: &Context, a: &Alarm) -> String {
+    let what = match a.kind {
+        Kind::GaveUp { .. } => format!(
+            "gave up after {} restarts in {} seconds",
+            a.exits.saturating_sub(1),
+            a.span.as_secs()
+        ),
+        Kind::Exited if a.exit.core_dumped() => "exited with coredump".to_owned(),
+        Kind::Exited => "exited".to_owned(),
+    };
+    format!(
+        "{} [Alarm: {}] Service {} {what}!",
+        local_time(ctx.when),
+        ctx.host,
+        ctx.service
+    )
+}
+
+/// The mail body: what a person on call needs, and the tail of `__stderr`.
+pub fn body(ctx: &Context, a: &Alarm, limits: (u32, u32, Duration), stderr_tail: &str) -> String {
+    let (max_tries, max_cores, interval) = limits;
+    let mut s = String::new();
+    let limit = |max: u32| {
+        if max == 0 {
+            "no limit".to_owned()
+        } else {
+            format!("at most {max}")
+        }
+    };
+    let action = match a.kind {
+        Kind::Exited => {
+            "supervise restarts it (further exits in this window are only logged)".to_owned()
+        }
+        Kind::GaveUp {
+            because,
+            exiting,
+            cool_down,
+        } => {
+            let which = match because {
+                Limit::Tries => "max_tries",
+                Limit::Cores => "max_tries_if_coredumped",
+            };
+            if exiting {
+                format!(
+                    "past {which}: supervise stopped restarting it and exited; start it again by hand"
+                )
+            } else {
+                format!(
+                    "past {which}: supervise keeps it down and tries again in {} seconds",
+                    cool_down.as_secs()
+                )
+            }
+        }
+    };
+    let _ = writeln!(s, "Host:           {}", ctx.host);
+    let _ = writeln!(s, "Service:        {}", ctx.service);
+    let _ = writeln!(s, "Status dir:     {}", ctx.dir.display());
+    let _ = writeln!(s, "Command:        {}", ctx.command);
+    let _ = writeln!(s, "Time:           {}", local_time(ctx.when));
+    let _ = writeln!(s, "Exit:           {}", a.exit);
+    let _ = writeln!(
+        s,
+        "Exit code:      {}",
+        a.exit.code().map_or("-".to_owned(), |c| c.to_string())
+    );
+    let _ = writeln!(
+        s,
+        "Signal:         {}",
+        a.exit
+            .signal()
+            .map_or("-".to_owned(), |n| format!("{} ({n})", signal_name(n)))
+    );
+    let _ = writeln!(
+        s,
+        "Core dump:      {}",
+        if a.exit.core_dumped() { "yes" } else { "no" }
+    );
+    let _ = writeln!(
+        s,
+        "Window:         {} exits ({} with core) in {} s; {} restarts allowed, {} with core, per {} s",
+        a.exits,
+        a.cores,
+        a.span.as_secs(),
+        limit(max_tries),
+        limit(max_cores),
+        interval.as_secs()
+    );
+    let _ = writeln!(s, "Action:         {action}");
+    let _ = writeln!(s);
+    let stderr = ctx.dir.join(crate::statusdir::names::STDERR);
+    if stderr_tail.is_empty() {
+        let _ = writeln!(s, "{} is empty.", stderr.display());
+    } else {
+        let _ = writeln!(s, "Last {STDERR_LINES} lines of {}:", stderr.display());
+        for line in stderr_tail.lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    s
+}
+
+/// The last `n` lines of a file, reading at most its last 64 kB.
+pub fn tail_lines(path: &Path, n: usize) -> String {
+    const MAX: u64 = 64 * 1024;
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(MAX);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.take(MAX).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first line was cut by the 64 kB window.
+        lines.remove(0);
+    }
+    let from = lines.len().saturating_sub(n);
+    lines[from..].join("\n")
+}
+
+/// The SMS command for one number: the template's words with `{number}` and
+/// `{message}` replaced. The legacy default is `gsmsend-script NUMBER@MESSAGE`.
+pub fn sms_argv(template: &[String], number: &str, message: &str) -> Vec<String> {
+    template
+        .iter()
+        .map(|w| w.replace("{number}", number).replace("{message}", message))
+        .collect()
+}
+
+/// The sender: `alarm_from`, else `supervise@HOST`.
+fn from_address(cfg: &Config, host: &str) -> String {
+    cfg.alarm_from
+        .clone()
+        .unwrap_or_else(|| format!("supervise@{host}"))
+}
+
+/// Builds the message.
+pub fn message(
+    cfg: &Config,
+    ctx: &Context,
+    subject: &str,
+    body: String,
+) -> Result<Message, String> {
+    let from: Mailbox = from_address(cfg, &ctx.host)
+        .parse()
+        .map_err(|e| format!("alarm_from: {e}"))?;
+    let mut b = Message::builder().from(from).subject(subject);
+    for to in &cfg.alarm_mail {
+        let mb: Mailbox = to.parse().map_err(|e| format!("alarm_mail {to:?}: {e}"))?;
+        b = b.to(mb);
+    }
+    b.header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| format!("cannot build the mail: {e}"))
+}
+
+/// The SMTP transport for `alarm_smtp`, with the timeout and extra root certificate.
+fn smtp(cfg: &Config, url: &str, host: &str) -> Result<SmtpTransport, String> {
+    let mut b = SmtpTransport::from_url(url).map_err(|e| format!("alarm_smtp {url:?}: {e}"))?;
+    b = b
+        .timeout(Some(cfg.alarm_timeout))
+        .hello_name(ClientId::Domain(host.to_owned()));
+    if let Some(ca) = &cfg.alarm_smtp_ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("alarm_smtp_ca {}: {e}", ca.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| format!("alarm_smtp_ca {}: {e}", ca.display()))?;
+        let params = TlsParameters::builder(url_host(url).to_owned())
+            .add_root_certificate(cert)
+            .build()
+            .map_err(|e| format!("TLS settings for {url:?}: {e}"))?;
+        let tls = if url.starts_with("smtps://") {
+            Tls::Wrapper(params)
+        } else if url.contains("tls=required") {
+            Tls::Required(params)
+        } else {
+            Tls::Opportunistic(params)
+        };
+        b = b.tls(tls);
+    }
+    Ok(b.build())
+}
+
+/// The host of `smtp[s]://[user:pass@]host[:port][?...]`.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let end = rest.find([':', '/', '?']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Sends the mail through the relay or sendmail.
+pub fn deliver(cfg: &Config, ctx: &Context, msg: &Message) -> Result<(), String> {
+    match &cfg.alarm_smtp {
+        Some(url) => smtp(cfg, url, &ctx.host)?
+            .send(msg)
+            .map(|_| ())
+            .map_err(|e| format!("SMTP {url}: {e}")),
+        None => SendmailTransport::new_with_command(cfg.alarm_sendmail.as_os_str())
+            .send(msg)
+            .map_err(|e| format!("{}: {e}", cfg.alarm_sendmail.display())),
+    }
+}
+
+/// Runs the SMS command once per number; returns one error per failed number.
+pub fn send_sms(cfg: &Config, message: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    for number in &cfg.alarm_gsm {
+        let argv = sms_argv(&cfg.alarm_gsm_command, number, message);
+        let Some((prog, args)) = argv.split_first() else {
+            continue;
+        };
+        let result = Command::new(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match result {
+            Ok(st) if st.success() => {}
+            Ok(st) => errors.push(format!("SMS to {number}: {prog} {st}")),
+            Err(e) => errors.push(format!("SMS to {number}: cannot run {prog}: {e}")),
+        }
+    }
+    errors
+}
+
+/// Everything the sending child needs.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The config in force.
+    pub config: Config,
+    /// Where from.
+    pub context: Context,
+    /// What happened.
+    pub alarm: Alarm,
+}
+
+/// Forks a child that sends the alarm and exits; returns its pid at once.
+pub fn send_in_child(job: &Job) -> std::io::Result<Pid> {
+    // SAFETY: supervise is single-threaded; the child only runs ordinary Rust code
+    // and leaves through `_exit`, never returning into supervise's loop.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            let code = in_child(job);
+            // SAFETY: leaving without running supervise's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        pid => Ok(Pid::from_raw(pid)),
+    }
+}
+
+fn in_child(job: &Job) -> i32 {
+    // SAFETY: in the fresh child: drop every inherited descriptor above stderr (the
+    // lock among them), unblock signals, and arm the deadline.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::alarm(job.config.alarm_timeout.as_secs().max(1) as libc::c_uint);
+    }
+    let dir = &job.context.dir;
+    let open = |name: &str| {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join(name))
+    };
+    let (Ok(notice), Ok(warn)) = (
+        open(crate::statusdir::names::LOG),
+        open(crate::statusdir::names::LOG_WF),
+    ) else {
+        return 1;
+    };
+    let log = Log::new(notice, warn);
+    let cfg = &job.config;
+    let subject = subject(&job.context, &job.alarm);
+    let mut failed = false;
+    if !cfg.alarm_mail.is_empty() {
+        let tail = tail_lines(&dir.join(crate::statusdir::names::STDERR), STDERR_LINES);
+        let limits = (
+            cfg.max_tries,
+            cfg.max_tries_if_coredumped,
+            cfg.alarm_interval,
+        );
+        let body = body(&job.context, &job.alarm, limits, &tail);
+        let sent =
+            message(cfg, &job.context, &subject, body).and_then(|m| deliver(cfg, &job.context, &m));
+        match sent {
+            Ok(()) => log.notice(format_args!(
+                "alarm mail sent to {}: {subject}",
+                cfg.alarm_mail.join(" ")
+            )),
+            Err(e) => {
+                log.warn(format_args!("alarm mail not sent: {e}"));
+                failed = true;
+            }
+        }
+    }
+    for e in send_sms(cfg, &subject) {
+        log.warn(format_args!("alarm {e}"));
+        failed = true;
+    }
+    i32::from(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn ctx() -> Context {
+        Context {
+            host: "web1".into(),
+            service: "app".into(),
+            dir: "/srv/status/app".into(),
+            command: "python app.py".into(),
+            when: UNIX_EPOCH + Duration::from_secs(1_795_255_200),
+        }
+    }
+
+    fn segv() -> Alarm {
+        Alarm {
+            kind: Kind::Exited,
+            exit: Exit::Signal {
+                signal: 11,
+                core: true,
+            },
+            exits: 1,
+            cores: 1,
+            span: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn subjects_have_the_legacy_shape() {
+        let s = subject(&ctx(), &segv());
+        let time = local_time(ctx().when);
+        assert_eq!(
+            s,
+            format!("{time} [Alarm: web1] Service app exited with coredump!")
+        );
+        let plain = Alarm {
+            exit: Exit::Code(1),
+            cores: 0,
+            ..segv()
+        };
+        assert!(subject(&ctx(), &plain).ends_with("] Service app exited!"));
+        let gave_up = Alarm {
+            kind: Kind::GaveUp {
+                because: Limit::Tries,
+                exiting: true,
+                cool_down: Duration::ZERO,
+            },
+            exits: 4,
+            span: Duration::from_secs(3),
+            ..plain
+        };
+        assert!(
+            subject(&ctx(), &gave_up)
+                .ends_with("Service app gave up after 3 restarts in 3 seconds!")
+        );
+    }
+
+    #[test]
+    fn the_body_says_what_broke() {
+        let b = body(
+            &ctx(),
+            &segv(),
+            (10, 2, Duration::from_secs(60)),
+            "boom\nsegfault at 0x0",
+        );
+        for needle in [
+            "Host:           web1",
+            "Service:        app",
+            "Status dir:     /srv/status/app",
+            "Command:        python app.py",
+            "Exit:           killed by SIGSEGV (core dumped)",
+            "Exit code:      -",
+            "Signal:         SIGSEGV (11)",
+            "Core dump:      yes",
+            "Window:         1 exits (1 with core) in 0 s; at most 10 restarts allowed, at most 2 with core, per 60 s",
+            "Last 20 lines of /srv/status/app/__stderr:\n  boom\n  segfault at 0x0\n",
+        ] {
+            assert!(b.contains(needle), "{needle:?} not in\n{b}");
+        }
+        let empty = body(&ctx(), &segv(), (0, 0, Duration::from_secs(60)), "");
+        assert!(empty.contains("__stderr is empty."));
+        assert!(empty.contains("no limit restarts allowed"));
+    }
+
+    #[test]
+    fn tail_reads_only_the_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("err");
+        let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&p, &text).unwrap();
+        let t = tail_lines(&p, 3);
+        assert_eq!(t, "line 98\nline 99\nline 100");
+        let big: String = (0..20_000).map(|i| format!("{i:08}\n")).collect();
+        std::fs::write(&p, &big).unwrap();
+        let t = tail_lines(&p, 2);
+        assert_eq!(t, "00019998\n00019999");
+        assert_eq!(tail_lines(&tmp.path().join("none"), 5), "");
+    }
+
+    #[test]
+    fn sms_words_are_substituted_not_shelled() {
+        let tpl: Vec<String> = vec!["gsmsend-script".into(), "{number}@{message}".into()];
+        assert_eq!(
+            sms_argv(&tpl, "13800000000", "app exited; rm -rf /"),
+            vec!["gsmsend-script", "13800000000@app exited; rm -rf /"]
+        );
+    }
+
+    #[test]
+    fn relay_hosts() {
+        assert_eq!(url_host("smtp://mail.example.com"), "mail.example.com");
+        assert_eq!(url_host("smtps://u:p@ss@relay:465?tls=required"), "relay");
+        assert_eq!(url_host("smtp://127.0.0.1:2525/"), "127.0.0.1");
+    }
+
+    #[test]
+    fn messages_carry_every_recipient() {
+        let cfg = Config {
+            alarm_mail: vec!["a@example.com".into(), "b@example.com".into()],
+            ..Config::default()
+        };
+        let m = message(&cfg, &ctx(), "subj", "body".into()).unwrap();
+        let raw = String::from_utf8(m.formatted()).unwrap();
+        assert!(raw.contains("To: a@example.com, b@example.com"), "{raw}");
+        assert!(raw.contains("From: supervise@web1"), "{raw}");
+        assert!(raw.contains("Subject: subj"), "{raw}");
+    }
+}
