@@ -390,3 +390,117 @@ fn a_missing_config_file_means_no_limits_and_a_warning() {
             .contains("config file supervise.conf not found: running without alarms or limits")
     );
 }
+
+#[test]
+fn starttls_with_a_private_ca_and_refusal_without_it() {
+    if !has_command("openssl") {
+        eprintln!("openssl not installed (scripts/test installs it): skipped");
+        return;
+    }
+    let sb = Sandbox::new();
+    // A private CA, and a server certificate for localhost signed by it.
+    let p = |n: &str| sb.path().join(n);
+    let (ca, ca_key, cert, key, csr, ext) = (
+        p("ca.pem"),
+        p("ca.key"),
+        p("cert.pem"),
+        p("key.pem"),
+        p("leaf.csr"),
+        p("leaf.ext"),
+    );
+    fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: Vec<&std::ffi::OsStr>| {
+        let out = run_bounded({
+            let mut c = Command::new("openssl");
+            c.args(args);
+            c
+        });
+        assert!(out.status.success(), "{out:?}");
+    };
+    let o = |s: &'static str| std::ffi::OsStr::new(s);
+    openssl(vec![
+        o("req"),
+        o("-x509"),
+        o("-newkey"),
+        o("rsa:2048"),
+        o("-nodes"),
+        o("-days"),
+        o("1"),
+        o("-subj"),
+        o("/CN=test-ca"),
+        o("-keyout"),
+        ca_key.as_os_str(),
+        o("-out"),
+        ca.as_os_str(),
+    ]);
+    openssl(vec![
+        o("req"),
+        o("-newkey"),
+        o("rsa:2048"),
+        o("-nodes"),
+        o("-subj"),
+        o("/CN=localhost"),
+        o("-keyout"),
+        key.as_os_str(),
+        o("-out"),
+        csr.as_os_str(),
+    ]);
+    openssl(vec![
+        o("x509"),
+        o("-req"),
+        o("-days"),
+        o("1"),
+        o("-in"),
+        csr.as_os_str(),
+        o("-CA"),
+        ca.as_os_str(),
+        o("-CAkey"),
+        ca_key.as_os_str(),
+        o("-CAcreateserial"),
+        o("-extfile"),
+        ext.as_os_str(),
+        o("-out"),
+        cert.as_os_str(),
+    ]);
+    let smtp = Smtp::start_tls(&cert, &key);
+    let url = format!("smtp://localhost:{}?tls=required", smtp.addr.port());
+    for (name, ca) in [("trusting", Some(&ca)), ("refusing", None)] {
+        let mut conf = format!(
+            "[global]\nalarm_interval : 60\nalarm_mail : ops@example.com\nalarm_smtp : {url}\n"
+        );
+        if let Some(ca) = ca {
+            conf.push_str(&format!("alarm_smtp_ca : {}\n", ca.display()));
+        }
+        write_conf(&sb, &conf);
+        let sup = sb.start(name, "sleep 1000");
+        let pid = sup.wait_pid();
+        let before = smtp.messages().len();
+        kill(pid, libc::SIGKILL);
+        if ca.is_some() {
+            let m = (0..1000)
+                .find_map(|_| {
+                    std::thread::sleep(Duration::from_millis(10));
+                    smtp.messages().get(before).cloned()
+                })
+                .unwrap_or_else(|| panic!("no mail over TLS; supervise.log.wf:\n{}", sup.log_wf()));
+            assert!(
+                m.header("Subject")
+                    .unwrap()
+                    .ends_with(&format!("Service {name} exited!"))
+            );
+        } else {
+            wait_until("the TLS refusal in the log", || {
+                sup.log_wf().contains("alarm mail not sent")
+            });
+            assert_eq!(
+                smtp.messages().len(),
+                before,
+                "nothing sent to an untrusted server"
+            );
+        }
+    }
+}

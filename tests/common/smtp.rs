@@ -97,6 +97,21 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn start() -> Smtp {
+        Smtp::start_with(SslConfig::None)
+    }
+
+    /// A server offering STARTTLS with this certificate and key (PEM files).
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Smtp {
+        Smtp::start_with(SslConfig::SelfSigned {
+            cert_path: cert.display().to_string(),
+            key_path: key.display().to_string(),
+        })
+    }
+
+    fn start_with(ssl: SslConfig) -> Smtp {
+        // Test builds enable two rustls providers (ring through lettre, aws-lc-rs
+        // through mailin-embedded); the server needs one named.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let store = Arc::new(Mutex::new(Vec::new()));
@@ -107,8 +122,8 @@ impl Smtp {
         let mut server = Server::new(handler);
         server
             .with_name("test.smtp")
-            .with_ssl(SslConfig::None)
-            .expect("no TLS")
+            .with_ssl(ssl)
+            .expect("TLS settings")
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
