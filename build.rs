@@ -15,6 +15,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=link/supervise.ld");
     println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
+    println!("cargo:rerun-if-changed=build.rs");
     if env::var("SUPERVISE_LINK_ORDER").as_deref() == Ok("0") {
         return;
     }
@@ -29,6 +30,25 @@ fn main() {
             script.display()
         );
     }
+    // Relative relocations packed (DT_RELR): ld.so reads 2 kB instead of 18 kB at
+    // every start of supervise and svc. glibc understands them from 2.36 on.
+    if glibc_at_least(2, 36) {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// Whether the C library the binaries will run with is glibc of this version or later
+/// (the build machine's: this project builds where it runs).
+fn glibc_at_least(major: u32, minor: u32) -> bool {
+    let Ok(out) = Command::new("getconf").arg("GNU_LIBC_VERSION").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(version) = text.trim().strip_prefix("glibc ") else {
+        return false;
+    };
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// rustc 1.90 and later link x86_64-unknown-linux-gnu with its bundled rust-lld.

@@ -2,13 +2,18 @@
 //! holding up supervision.
 //!
 //! Composing is pure ([`subject`], [`body`], [`sms_argv`]). Sending happens in a
-//! short-lived child forked from supervise ([`send_in_child`]): the child closes every
-//! descriptor it inherited (so `fuser lock` still names supervise alone), arms
-//! `alarm(2)` so that a dead or silent relay cannot keep it alive past
-//! `alarm_timeout`, sends through lettre (SMTP relay, or the local sendmail with an
-//! argument vector), runs the SMS command once per number (an argument vector too:
+//! separate short-lived program, `supervise-alarm` ([`helper_main`]), which supervise
+//! starts like any child (close-on-exec everywhere, so it holds no lock) and hands the
+//! [`Job`] on a pipe. It arms `alarm(2)` so that a dead or silent relay cannot keep it
+//! past `alarm_timeout`, sends through lettre (SMTP relay, or the local sendmail with
+//! an argument vector), runs the SMS command once per number (an argument vector too:
 //! nothing passes through a shell), logs the outcome itself and exits. Supervise's
-//! loop only forks it and later reaps it like any other child.
+//! loop only starts it and later reaps it.
+//!
+//! Why a program of its own: lettre with its TLS stack is four times the size of the
+//! rest of supervise, and a supervise that only forks would map and relocate all of
+//! it, in every one of the hundreds of supervise processes of a host, to send a mail
+//! now and then.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -17,17 +22,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use crate::config::Config;
+use crate::exit::{Exit, signal_name};
+use crate::log::{Log, local_time};
+use crate::policy::Limit;
+use crate::statefile;
+use crate::statusdir::names;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Message, SendmailTransport, SmtpTransport, Transport};
-use nix::unistd::Pid;
-
-use crate::config::Config;
-use crate::exit::{Exit, signal_name};
-use crate::log::{Log, local_time};
-use crate::policy::Limit;
 
 /// Lines of `__stderr` quoted in the mail.
 pub const STDERR_LINES: usize = 20;
@@ -310,10 +315,10 @@ pub fn send_sms(cfg: &Config, message: &str) -> Vec<String> {
     errors
 }
 
-/// Everything the sending child needs.
-#[derive(Debug, Clone)]
+/// Everything the sender needs, handed to `supervise-alarm` on its standard input.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    /// The config in force.
+    /// The config in force (not the file on disk, which may have changed since).
     pub config: Config,
     /// Where from.
     pub context: Context,
@@ -321,29 +326,176 @@ pub struct Job {
     pub alarm: Alarm,
 }
 
-/// Forks a child that sends the alarm and exits; returns its pid at once.
-pub fn send_in_child(job: &Job) -> std::io::Result<Pid> {
-    // SAFETY: supervise is single-threaded; the child only runs ordinary Rust code
-    // and leaves through `_exit`, never returning into supervise's loop.
-    match unsafe { libc::fork() } {
-        -1 => Err(std::io::Error::last_os_error()),
-        0 => {
-            let code = in_child(job);
-            // SAFETY: leaving without running supervise's destructors.
-            unsafe { libc::_exit(code) }
+impl Job {
+    /// The job as `key=value` lines (values escaped as in the `state` file).
+    pub fn encode(&self) -> String {
+        let c = &self.config;
+        let a = &self.alarm;
+        let mut lines: Vec<(&str, String)> = vec![
+            ("host", self.context.host.clone()),
+            ("service", self.context.service.clone()),
+            ("dir", self.context.dir.display().to_string()),
+            ("command", self.context.command.clone()),
+            ("when", statefile::format_time(self.context.when)),
+            ("exits", a.exits.to_string()),
+            ("cores", a.cores.to_string()),
+            (
+                "span",
+                statefile::format_time(std::time::UNIX_EPOCH + a.span),
+            ),
+            ("alarm_interval", c.alarm_interval.as_secs().to_string()),
+            ("max_tries", c.max_tries.to_string()),
+            (
+                "max_tries_if_coredumped",
+                c.max_tries_if_coredumped.to_string(),
+            ),
+            ("alarm_mail", c.alarm_mail.join(" ")),
+            ("alarm_gsm", c.alarm_gsm.join(" ")),
+            ("alarm_sendmail", c.alarm_sendmail.display().to_string()),
+            ("alarm_gsm_command", c.alarm_gsm_command.join(" ")),
+            ("alarm_timeout", c.alarm_timeout.as_secs().to_string()),
+        ];
+        match a.exit {
+            Exit::Code(n) => lines.push(("exit_code", n.to_string())),
+            Exit::Signal { signal, core } => {
+                lines.push(("exit_signal", signal.to_string()));
+                lines.push(("core", u8::from(core).to_string()));
+            }
         }
-        pid => Ok(Pid::from_raw(pid)),
+        match a.kind {
+            Kind::Exited => lines.push(("kind", "exited".into())),
+            Kind::GaveUp {
+                because,
+                exiting,
+                cool_down,
+            } => {
+                lines.push(("kind", "gave-up".into()));
+                let b = match because {
+                    Limit::Tries => "max_tries",
+                    Limit::Cores => "max_tries_if_coredumped",
+                };
+                lines.push(("because", b.into()));
+                lines.push(("exiting", u8::from(exiting).to_string()));
+                lines.push(("cool_down", cool_down.as_secs().to_string()));
+            }
+        }
+        if let Some(v) = &c.alarm_smtp {
+            lines.push(("alarm_smtp", v.clone()));
+        }
+        if let Some(v) = &c.alarm_smtp_ca {
+            lines.push(("alarm_smtp_ca", v.display().to_string()));
+        }
+        if let Some(v) = &c.alarm_from {
+            lines.push(("alarm_from", v.clone()));
+        }
+        lines
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}\n", statefile::escape(&v)))
+            .collect()
+    }
+
+    /// The inverse of [`Job::encode`].
+    pub fn decode(text: &str) -> Result<Job, String> {
+        let mut map = std::collections::HashMap::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("{line:?} is not key=value"))?;
+            map.insert(k.to_owned(), statefile::unescape(v));
+        }
+        let get = |k: &str| {
+            map.get(k)
+                .cloned()
+                .ok_or_else(|| format!("the key {k} is missing"))
+        };
+        let num = |k: &str| -> Result<u64, String> {
+            get(k)?.parse().map_err(|_| format!("{k} is not a number"))
+        };
+        let secs = |k: &str| num(k).map(Duration::from_secs);
+        let time = |k: &str| {
+            get(k)
+                .and_then(|v| statefile::parse_time(&v).ok_or_else(|| format!("{k} is not a time")))
+        };
+        let words = |k: &str| -> Vec<String> {
+            map.get(k)
+                .map(|v| {
+                    v.split(' ')
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let exit = match (map.get("exit_code"), map.get("exit_signal")) {
+            (Some(c), _) => Exit::Code(c.parse().map_err(|_| "exit_code is not a number")?),
+            (None, Some(s)) => Exit::Signal {
+                signal: s.parse().map_err(|_| "exit_signal is not a number")?,
+                core: map.get("core").is_some_and(|c| c == "1"),
+            },
+            (None, None) => return Err("neither exit_code nor exit_signal".into()),
+        };
+        let kind = match get("kind")?.as_str() {
+            "exited" => Kind::Exited,
+            "gave-up" => Kind::GaveUp {
+                because: match get("because")?.as_str() {
+                    "max_tries_if_coredumped" => Limit::Cores,
+                    _ => Limit::Tries,
+                },
+                exiting: get("exiting")? == "1",
+                cool_down: secs("cool_down")?,
+            },
+            other => return Err(format!("kind {other:?} is unknown")),
+        };
+        let span = time("span")?
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let config = Config {
+            alarm_interval: secs("alarm_interval")?,
+            alarm_mail: words("alarm_mail"),
+            alarm_gsm: words("alarm_gsm"),
+            max_tries: num("max_tries")? as u32,
+            max_tries_if_coredumped: num("max_tries_if_coredumped")? as u32,
+            alarm_smtp: map.get("alarm_smtp").cloned(),
+            alarm_smtp_ca: map.get("alarm_smtp_ca").map(PathBuf::from),
+            alarm_from: map.get("alarm_from").cloned(),
+            alarm_sendmail: PathBuf::from(get("alarm_sendmail")?),
+            alarm_gsm_command: words("alarm_gsm_command"),
+            alarm_timeout: secs("alarm_timeout")?,
+            ..Config::default()
+        };
+        Ok(Job {
+            config,
+            context: Context {
+                host: get("host")?,
+                service: get("service")?,
+                dir: PathBuf::from(get("dir")?),
+                command: get("command")?,
+                when: time("when")?,
+            },
+            alarm: Alarm {
+                kind,
+                exit,
+                exits: num("exits")? as usize,
+                cores: num("cores")? as usize,
+                span,
+            },
+        })
     }
 }
 
-fn in_child(job: &Job) -> i32 {
-    // SAFETY: in the fresh child: drop every inherited descriptor above stderr (the
-    // lock among them), unblock signals, and arm the deadline.
+/// The `supervise-alarm` program: reads a [`Job`] from `input`, sends it, logs the
+/// outcome into the service's logs, and returns the exit code (0 sent, 1 not).
+/// `alarm(2)` bounds it: a silent relay cannot keep it past `alarm_timeout`.
+pub fn helper_main(input: &str) -> i32 {
+    let job = match Job::decode(input) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("supervise-alarm: bad job on stdin: {e}");
+            return 2;
+        }
+    };
+    // SAFETY: arming the process's own timer.
     unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         libc::alarm(job.config.alarm_timeout.as_secs().max(1) as libc::c_uint);
     }
     let dir = &job.context.dir;
@@ -353,10 +505,8 @@ fn in_child(job: &Job) -> i32 {
             .create(true)
             .open(dir.join(name))
     };
-    let (Ok(notice), Ok(warn)) = (
-        open(crate::statusdir::names::LOG),
-        open(crate::statusdir::names::LOG_WF),
-    ) else {
+    let (Ok(notice), Ok(warn)) = (open(names::LOG), open(names::LOG_WF)) else {
+        eprintln!("supervise-alarm: cannot open the logs in {}", dir.display());
         return 1;
     };
     let log = Log::new(notice, warn);
@@ -364,7 +514,7 @@ fn in_child(job: &Job) -> i32 {
     let subject = subject(&job.context, &job.alarm);
     let mut failed = false;
     if !cfg.alarm_mail.is_empty() {
-        let tail = tail_lines(&dir.join(crate::statusdir::names::STDERR), STDERR_LINES);
+        let tail = tail_lines(&dir.join(names::STDERR), STDERR_LINES);
         let limits = (
             cfg.max_tries,
             cfg.max_tries_if_coredumped,
@@ -390,6 +540,22 @@ fn in_child(job: &Job) -> i32 {
     }
     i32::from(failed)
 }
+
+/// Where `supervise-alarm` is: beside the running `supervise`, else on PATH.
+pub fn helper_path() -> Option<PathBuf> {
+    let beside = std::env::current_exe().ok()?.with_file_name(HELPER);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    crate::command::resolve(
+        std::ffi::OsStr::new(HELPER),
+        std::env::var_os("PATH").as_deref(),
+    )
+    .ok()
+}
+
+/// The name of the sending program.
+pub const HELPER: &str = "supervise-alarm";
 
 #[cfg(test)]
 mod tests {
@@ -498,6 +664,48 @@ mod tests {
             sms_argv(&tpl, "13800000000", "app exited; rm -rf /"),
             vec!["gsmsend-script", "13800000000@app exited; rm -rf /"]
         );
+    }
+
+    #[test]
+    fn jobs_round_trip() {
+        let job = Job {
+            config: Config {
+                alarm_interval: Duration::from_secs(60),
+                alarm_mail: vec!["a@x".into(), "b@y".into()],
+                alarm_gsm: vec!["+1".into()],
+                max_tries: 3,
+                alarm_smtp: Some("smtp://u:p@h:25?tls=required".into()),
+                alarm_smtp_ca: Some("/ca.pem".into()),
+                alarm_from: Some("me@x".into()),
+                ..Config::default()
+            },
+            context: Context {
+                command: "sh -c 'a\nb = c'".into(),
+                ..ctx()
+            },
+            alarm: Alarm {
+                kind: Kind::GaveUp {
+                    because: Limit::Cores,
+                    exiting: false,
+                    cool_down: Duration::from_secs(30),
+                },
+                span: Duration::new(3, 500),
+                ..segv()
+            },
+        };
+        assert_eq!(Job::decode(&job.encode()), Ok(job.clone()));
+        let plain = Job {
+            config: Config::default(),
+            alarm: Alarm {
+                kind: Kind::Exited,
+                exit: Exit::Code(3),
+                ..segv()
+            },
+            ..job
+        };
+        assert_eq!(Job::decode(&plain.encode()), Ok(plain));
+        assert!(Job::decode("host=x\n").is_err());
+        assert!(Job::decode("garbage").is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! for ever: an idle supervise makes no system calls at all.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Instant, SystemTime};
 
@@ -151,8 +151,8 @@ struct Published {
 /// A child of supervise that is not the service.
 #[derive(Debug)]
 enum Helper {
-    /// Sending an alarm.
-    Alarm(Pid, String),
+    /// `supervise-alarm` sending one, with its subject.
+    Alarm(Child, String),
     /// The `-r` script with its count.
     Script(Child, u64),
 }
@@ -160,8 +160,7 @@ enum Helper {
 impl Helper {
     fn pid(&self) -> Pid {
         match self {
-            Helper::Alarm(pid, _) => *pid,
-            Helper::Script(c, _) => c.pid,
+            Helper::Alarm(c, _) | Helper::Script(c, _) => c.pid,
         }
     }
 }
@@ -201,6 +200,8 @@ pub struct Supervisor {
     config: Config,
     restart_script: Option<Program>,
     time_limit: Option<std::time::Duration>,
+    /// `supervise-alarm`, found at start-up.
+    alarm_helper: Option<Program>,
     clock: Clock,
     since: SystemTime,
     pid_start: Option<u64>,
@@ -276,6 +277,10 @@ impl Supervisor {
             config: loaded.config,
             restart_script,
             time_limit,
+            alarm_helper: alarm::helper_path().map(|path| Program {
+                argv: vec![alarm::HELPER.into()],
+                path,
+            }),
             clock,
             since: clock.wall,
             pid_start: None,
@@ -543,21 +548,50 @@ impl Supervisor {
             ));
             return;
         }
+        let Some(helper) = &self.alarm_helper else {
+            self.log.warn(format_args!(
+                "cannot send the alarm: {} is neither beside supervise nor on PATH: {subject}",
+                alarm::HELPER
+            ));
+            return;
+        };
         let job = alarm::Job {
             config: self.config.clone(),
             context,
             alarm: a,
         };
-        match alarm::send_in_child(&job) {
-            Ok(pid) => {
+        match self.spawn_with_input(&Spec::new(helper), job.encode().as_bytes()) {
+            Ok(c) => {
                 self.log
-                    .notice(format_args!("alarm: {subject} (sending as pid {pid})"));
-                self.helpers.push(Helper::Alarm(pid, subject));
+                    .notice(format_args!("alarm: {subject} (sending as pid {})", c.pid));
+                self.helpers.push(Helper::Alarm(c, subject));
             }
             Err(e) => self.log.warn(format_args!(
-                "cannot fork to send the alarm {subject:?}: {e}"
+                "cannot start {}: {e}: {subject}",
+                alarm::HELPER
             )),
         }
+    }
+
+    /// Starts a helper with `input` on its stdin and its stderr on supervise.log.wf.
+    /// The input goes into the pipe before the fork; it is far below a pipe's
+    /// capacity, and the write end is non-blocking, so this never waits.
+    fn spawn_with_input(&self, spec: &Spec, input: &[u8]) -> io::Result<Child> {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        nix::fcntl::fcntl(
+            &w,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )?;
+        File::from(w).write_all(input)?;
+        let wf = self.dir.open_append(names::LOG_WF)?;
+        child::spawn(
+            spec,
+            Stdio {
+                stdin: r.as_fd(),
+                stdout: wf.as_fd(),
+                stderr: wf.as_fd(),
+            },
+        )
     }
 
     /// Starts `-r SCRIPT N` in the background, its output into supervise.log.
@@ -605,8 +639,13 @@ impl Supervisor {
             return;
         };
         match self.helpers.swap_remove(i) {
-            Helper::Alarm(_, subject) => {
-                if how.signal() == Some(libc::SIGALRM) {
+            Helper::Alarm(mut c, subject) => {
+                if let Some(f) = c.failure() {
+                    self.log.warn(format_args!(
+                        "cannot start {}: {f}: {subject}",
+                        alarm::HELPER
+                    ));
+                } else if how.signal() == Some(libc::SIGALRM) {
                     self.log.warn(format_args!(
                         "alarm not sent within alarm_timeout ({} s), abandoned: {subject}",
                         self.config.alarm_timeout.as_secs()
