@@ -3,7 +3,9 @@
 //!
 //! The child gets a session and process group of its own, an empty signal mask and
 //! default signal dispositions (supervise blocks signals for its signalfd, and Rust
-//! ignores SIGPIPE), `/dev/null` on stdin, the two log files on stdout and stderr, and
+//! ignores SIGPIPE), its resource limits and umask, its groups, group and user (in
+//! that order: the user last, once nothing needs root any more), its working
+//! directory, `/dev/null` on stdin, the log files or pipes on stdout and stderr, and
 //! no other descriptor: supervise opens everything close-on-exec.
 //!
 //! An exec that fails cannot be told apart from a service that exits 127 by the exit
@@ -17,13 +19,15 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 
 use crate::command::Program;
+use crate::config::Rlimit;
+use crate::launch::Launch;
 
 /// The step of the child's set-up that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +36,16 @@ pub enum Step {
     Session,
     /// `dup2` of stdin, stdout or stderr.
     Stdio,
+    /// `setrlimit`.
+    Limits,
+    /// `setgroups`.
+    Groups,
+    /// `setgid`.
+    Gid,
+    /// `setuid`.
+    Uid,
+    /// `chdir`.
+    Chdir,
     /// `execve`.
     Exec,
 }
@@ -42,6 +56,11 @@ impl Step {
             Step::Session => 1,
             Step::Stdio => 2,
             Step::Exec => 3,
+            Step::Limits => 4,
+            Step::Groups => 5,
+            Step::Gid => 6,
+            Step::Uid => 7,
+            Step::Chdir => 8,
         }
     }
 
@@ -50,6 +69,11 @@ impl Step {
             1 => Some(Step::Session),
             2 => Some(Step::Stdio),
             3 => Some(Step::Exec),
+            4 => Some(Step::Limits),
+            5 => Some(Step::Groups),
+            6 => Some(Step::Gid),
+            7 => Some(Step::Uid),
+            8 => Some(Step::Chdir),
             _ => None,
         }
     }
@@ -70,6 +94,11 @@ impl fmt::Display for StartFailure {
             Step::Session => "setsid",
             Step::Stdio => "redirecting stdin/stdout/stderr",
             Step::Exec => "exec",
+            Step::Limits => "setting resource limits",
+            Step::Groups => "setting supplementary groups",
+            Step::Gid => "setting the group",
+            Step::Uid => "setting the user",
+            Step::Chdir => "changing to the service's directory",
         };
         write!(
             f,
@@ -83,9 +112,15 @@ impl fmt::Display for StartFailure {
 #[derive(Debug)]
 pub struct Spec {
     path: CString,
-    // Owns the strings `argv_ptrs` points into.
+    // Own the strings the pointer arrays point into.
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
+    _env: Vec<CString>,
+    env_ptrs: Vec<*const libc::c_char>,
+    dir: Option<CString>,
+    umask: Option<libc::mode_t>,
+    limits: Vec<(i32, libc::rlimit)>,
+    ids: Option<(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
 }
 
 /// A C string from bytes that may hold a NUL: cut at the NUL (exec would too).
@@ -101,27 +136,90 @@ fn c_string(bytes: Vec<u8>) -> CString {
     }
 }
 
+/// A null-terminated array of pointers into `strings`.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    let mut p: Vec<*const libc::c_char> = strings.iter().map(|a| a.as_ptr()).collect();
+    p.push(std::ptr::null());
+    p
+}
+
 impl Spec {
-    /// Prepares the exec of a resolved program.
+    /// Prepares the exec of a program in supervise's own environment, as supervise.
     pub fn new(program: &Program) -> Spec {
+        Spec::build(
+            program,
+            std::env::vars_os().collect(),
+            None,
+            None,
+            &[],
+            None,
+        )
+    }
+
+    /// Prepares the start of the service as its launch says.
+    pub fn for_launch(l: &Launch) -> Spec {
+        let ids = l.ids.as_ref().map(|i| (i.uid, i.gid, i.groups.clone()));
+        Spec::build(
+            &l.program,
+            l.env.clone(),
+            l.dir.as_deref(),
+            l.umask,
+            &l.limits,
+            ids,
+        )
+    }
+
+    fn build(
+        program: &Program,
+        env: Vec<(OsString, OsString)>,
+        dir: Option<&Path>,
+        umask: Option<u32>,
+        limits: &[Rlimit],
+        ids: Option<(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
+    ) -> Spec {
         let path = c_string(program.path.clone().into_os_string().into_vec());
         let argv: Vec<CString> = program
             .argv
             .iter()
             .map(|a| c_string(OsString::into_vec(a.clone())))
             .collect();
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
+        let env: Vec<CString> = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend(v.into_vec());
+                c_string(kv)
+            })
+            .collect();
+        let limits = limits
+            .iter()
+            .map(|l| {
+                let v = l.value.unwrap_or(libc::RLIM_INFINITY);
+                (
+                    l.resource,
+                    libc::rlimit {
+                        rlim_cur: v,
+                        rlim_max: v,
+                    },
+                )
+            })
+            .collect();
         Spec {
             path,
+            argv_ptrs: pointers(&argv),
             _argv: argv,
-            argv_ptrs,
+            env_ptrs: pointers(&env),
+            _env: env,
+            dir: dir.map(|d| c_string(d.as_os_str().as_bytes().to_vec())),
+            umask: umask.map(|m| m as libc::mode_t),
+            limits,
+            ids,
         }
     }
 
     /// The file that will be exec'd.
     pub fn path(&self) -> &Path {
-        use std::os::unix::ffi::OsStrExt;
         Path::new(std::ffi::OsStr::from_bytes(self.path.as_bytes()))
     }
 }
@@ -203,12 +301,41 @@ fn in_child(spec: &Spec, stdio: Stdio<'_>, report: &OwnedFd) -> ! {
         // Supervise resets every other disposition at start-up; Rust's runtime set
         // SIGPIPE to ignored, and ignored dispositions survive exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        for (resource, limit) in &spec.limits {
+            if libc::setrlimit(*resource as _, limit) < 0 {
+                fail(report, Step::Limits);
+            }
+        }
+        if let Some(mask) = spec.umask {
+            libc::umask(mask);
+        }
+        if let Some((uid, gid, groups)) = &spec.ids {
+            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 {
+                fail(report, Step::Groups);
+            }
+            if libc::setgid(*gid) < 0 {
+                fail(report, Step::Gid);
+            }
+            if libc::setuid(*uid) < 0 {
+                fail(report, Step::Uid);
+            }
+        }
+        if let Some(dir) = &spec.dir {
+            if libc::chdir(dir.as_ptr()) < 0 {
+                fail(report, Step::Chdir);
+            }
+        }
+        // stdin/stdout/stderr last: a failure before could still be reported anywhere.
         for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
             if libc::dup2(fd.as_raw_fd(), target) < 0 {
                 fail(report, Step::Stdio);
             }
         }
-        libc::execv(spec.path.as_ptr(), spec.argv_ptrs.as_ptr());
+        libc::execve(
+            spec.path.as_ptr(),
+            spec.argv_ptrs.as_ptr(),
+            spec.env_ptrs.as_ptr(),
+        );
         fail(report, Step::Exec)
     }
 }

@@ -111,8 +111,9 @@ pub fn parse(text: &str) -> Result<Vec<Section>, LineError> {
     Ok(sections)
 }
 
-/// The key whose values add up instead of overriding.
-const APPENDING_KEY: &str = "alarm_mail";
+/// Keys whose lines add up instead of overriding: in one section, and a service's
+/// section after `[global]` adds to it.
+pub const APPENDING_KEYS: &[&str] = &["alarm_mail", "env", "env_unset"];
 
 /// The entries that apply to `service`, by the legacy rules, later ones winning.
 pub fn select(sections: &[Section], service: &str) -> Vec<Entry> {
@@ -126,7 +127,7 @@ pub fn select(sections: &[Section], service: &str) -> Vec<Entry> {
         (Some(o), Some(g)) => {
             let mut merged = sections[g].entries.clone();
             for e in &sections[o].entries {
-                if e.key == APPENDING_KEY {
+                if APPENDING_KEYS.contains(&e.key.as_str()) {
                     // Added to the global list: keep both lines, in order.
                     merged.push(e.clone());
                 } else {
@@ -148,6 +149,39 @@ pub enum GiveUp {
     /// again with a fresh window.
     CoolDown,
 }
+
+/// When to restart a service that exited on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Always (the legacy behaviour).
+    Always,
+    /// Only if it failed: an exit code not in `success_exit_codes`, or a signal.
+    OnFailure,
+    /// Never: run it once per `u`.
+    Never,
+}
+
+/// A resource limit the service starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The `RLIMIT_*` resource.
+    pub resource: i32,
+    /// The soft and hard value; `None` for unlimited.
+    pub value: Option<u64>,
+}
+
+/// The `limit_*` keys and their resources.
+pub const LIMIT_KEYS: &[(&str, i32)] = &[
+    ("limit_nofile", libc::RLIMIT_NOFILE as i32),
+    ("limit_core", libc::RLIMIT_CORE as i32),
+    ("limit_nproc", libc::RLIMIT_NPROC as i32),
+    ("limit_as", libc::RLIMIT_AS as i32),
+    ("limit_data", libc::RLIMIT_DATA as i32),
+    ("limit_stack", libc::RLIMIT_STACK as i32),
+    ("limit_memlock", libc::RLIMIT_MEMLOCK as i32),
+    ("limit_fsize", libc::RLIMIT_FSIZE as i32),
+    ("limit_cpu", libc::RLIMIT_CPU as i32),
+];
 
 /// Everything the config file sets, with defaults for what it does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +212,43 @@ pub struct Config {
     pub give_up: GiveUp,
     /// How long a gave-up service stays down in [`GiveUp::CoolDown`].
     pub give_up_cool_down: Duration,
+    /// The signal that asks the service to stop (`d`, `x`, SIGTERM to supervise).
+    pub stop_signal: i32,
+    /// How long a stopping service has before KILL.
+    pub stop_timeout: Duration,
+    /// Whether the plain signal letters (`h a i t k q 1 2`, `p`, `c`) go to the
+    /// service's whole process group rather than its main process.
+    pub signal_group: bool,
+    /// When to restart.
+    pub restart: Restart,
+    /// Exit codes that count as success.
+    pub success_exit_codes: Vec<i32>,
+    /// A run shorter than this is a failed start, and the next waits longer.
+    pub start_success: Duration,
+    /// The longest wait between failed starts.
+    pub backoff_max: Duration,
+    /// The user to run the service as.
+    pub user: Option<String>,
+    /// The group to run it as (default: the user's).
+    pub group: Option<String>,
+    /// Its working directory.
+    pub directory: Option<PathBuf>,
+    /// Variables to set, in order.
+    pub env: Vec<(String, String)>,
+    /// Variables to remove.
+    pub env_unset: Vec<String>,
+    /// Its umask.
+    pub umask: Option<u32>,
+    /// Its resource limits.
+    pub limits: Vec<Rlimit>,
+    /// Rotate `__stdout` and `__stderr` when they pass this many bytes (0: never).
+    pub log_max_size: u64,
+    /// How many rotated files to keep (`__stdout.1` ...).
+    pub log_backups: u32,
+    /// Send the service's stderr to `__stdout` too.
+    pub stderr_to_stdout: bool,
+    /// Put a timestamp before every line of output.
+    pub log_timestamps: bool,
 }
 
 impl Default for Config {
@@ -196,6 +267,24 @@ impl Default for Config {
             alarm_timeout: Duration::from_secs(30),
             give_up: GiveUp::Exit,
             give_up_cool_down: Duration::from_secs(600),
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            signal_group: false,
+            restart: Restart::Always,
+            success_exit_codes: vec![0],
+            start_success: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            user: None,
+            group: None,
+            directory: None,
+            env: Vec::new(),
+            env_unset: Vec::new(),
+            umask: None,
+            limits: Vec::new(),
+            log_max_size: 0,
+            log_backups: 5,
+            stderr_to_stdout: false,
+            log_timestamps: false,
         }
     }
 }
@@ -215,6 +304,32 @@ pub const KEYS: &[&str] = &[
     "alarm_timeout",
     "give_up",
     "give_up_cool_down",
+    "stop_signal",
+    "stop_timeout",
+    "signal_group",
+    "restart",
+    "success_exit_codes",
+    "start_success",
+    "backoff_max",
+    "user",
+    "group",
+    "directory",
+    "env",
+    "env_unset",
+    "umask",
+    "limit_nofile",
+    "limit_core",
+    "limit_nproc",
+    "limit_as",
+    "limit_data",
+    "limit_stack",
+    "limit_memlock",
+    "limit_fsize",
+    "limit_cpu",
+    "log_max_size",
+    "log_backups",
+    "stderr_to_stdout",
+    "log_timestamps",
 ];
 
 /// Most phone numbers `alarm_gsm` takes, as in the legacy tool.
@@ -239,6 +354,76 @@ fn seconds(e: &Entry) -> Result<Duration, LineError> {
 fn count(e: &Entry) -> Result<u32, LineError> {
     let n = whole(e)?;
     u32::try_from(n).map_err(|_| err(e.line, format!("{}: {n} is too large", e.key)))
+}
+
+/// Seconds with an optional fraction (`0.3`), for the sub-second keys.
+fn fraction_seconds(e: &Entry) -> Result<Duration, LineError> {
+    e.value
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0 && *x < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            err(
+                e.line,
+                format!("{}: {:?} is not a number of seconds", e.key, e.value),
+            )
+        })
+}
+
+fn boolean(e: &Entry) -> Result<bool, LineError> {
+    match e.value.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" | "" => Ok(false),
+        _ => Err(err(
+            e.line,
+            format!("{}: {:?} is neither yes nor no", e.key, e.value),
+        )),
+    }
+}
+
+/// A size in bytes with an optional k, M or G suffix (powers of 1024).
+fn size(e: &Entry) -> Result<u64, LineError> {
+    let v = e.value.trim();
+    let (digits, mult) = match v.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&v[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&v[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    if v.is_empty() {
+        return Ok(0);
+    }
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            err(
+                e.line,
+                format!(
+                    "{}: {:?} is not a size (bytes, or with k, M, G)",
+                    e.key, e.value
+                ),
+            )
+        })
+}
+
+/// A signal by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
 }
 
 fn words(v: &str) -> impl Iterator<Item = String> + '_ {
@@ -374,6 +559,95 @@ impl Config {
                     }
                 }
                 "give_up_cool_down" => c.give_up_cool_down = seconds(e)?,
+                "stop_signal" => {
+                    c.stop_signal = parse_signal(&e.value).ok_or_else(|| {
+                        err(
+                            e.line,
+                            format!("stop_signal: {:?} is not a signal", e.value),
+                        )
+                    })?;
+                }
+                "stop_timeout" => c.stop_timeout = fraction_seconds(e)?,
+                "signal_group" => c.signal_group = boolean(e)?,
+                "restart" => {
+                    c.restart = match e.value.as_str() {
+                        "always" => Restart::Always,
+                        "on-failure" | "on_failure" => Restart::OnFailure,
+                        "never" => Restart::Never,
+                        other => {
+                            return Err(err(
+                                e.line,
+                                format!("restart: {other:?} is not always, on-failure or never"),
+                            ));
+                        }
+                    }
+                }
+                "success_exit_codes" => {
+                    c.success_exit_codes = words(&e.value)
+                        .map(|w| {
+                            w.parse::<i32>()
+                                .ok()
+                                .filter(|n| (0..=255).contains(n))
+                                .ok_or_else(|| {
+                                    err(
+                                        e.line,
+                                        format!("success_exit_codes: {w:?} is not an exit code"),
+                                    )
+                                })
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "start_success" => c.start_success = fraction_seconds(e)?,
+                "backoff_max" => c.backoff_max = fraction_seconds(e)?,
+                "user" => c.user = (!e.value.is_empty()).then(|| e.value.clone()),
+                "group" => c.group = (!e.value.is_empty()).then(|| e.value.clone()),
+                "directory" => c.directory = (!e.value.is_empty()).then(|| PathBuf::from(&e.value)),
+                "env" => {
+                    let (k, v) = e.value.split_once('=').ok_or_else(|| {
+                        err(e.line, format!("env: {:?} is not NAME=VALUE", e.value))
+                    })?;
+                    if k.is_empty() || !k.chars().all(is_key_char) {
+                        return Err(err(e.line, format!("env: {k:?} is not a variable name")));
+                    }
+                    c.env.retain(|(name, _)| name != k);
+                    c.env.push((k.to_owned(), v.to_owned()));
+                }
+                "env_unset" => c.env_unset.extend(words(&e.value)),
+                "umask" => {
+                    c.umask = if e.value.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            u32::from_str_radix(&e.value, 8)
+                                .ok()
+                                .filter(|m| *m <= 0o777)
+                                .ok_or_else(|| {
+                                    err(
+                                        e.line,
+                                        format!("umask: {:?} is not an octal mask", e.value),
+                                    )
+                                })?,
+                        )
+                    };
+                }
+                key if key.starts_with("limit_") && LIMIT_KEYS.iter().any(|(k, _)| *k == key) => {
+                    let resource = LIMIT_KEYS
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .map_or(0, |(_, r)| *r);
+                    let value = if e.value == "unlimited" || e.value == "infinity" {
+                        None
+                    } else {
+                        Some(size(e)?)
+                    };
+                    c.limits.retain(|l| l.resource != resource);
+                    c.limits.push(Rlimit { resource, value });
+                }
+                "log_max_size" => c.log_max_size = size(e)?,
+                "log_backups" => c.log_backups = count(e)?,
+                "stderr_to_stdout" => c.stderr_to_stdout = boolean(e)?,
+                "log_timestamps" => c.log_timestamps = boolean(e)?,
+
                 other => warnings.push(err(e.line, format!("unknown key {other:?} ignored"))),
             }
         }
@@ -560,6 +834,80 @@ mod tests {
     }
 
     #[test]
+    fn process_control_values() {
+        let c = cfg(
+            "[global]\nstop_signal : INT\nstop_timeout : 2.5\nrestart : on-failure\n\
+             success_exit_codes : 0 3\nstart_success : 0.5\nbackoff_max : 30\nuser : nobody\n\
+             directory : /srv\nenv : A=1\nenv : GREETING=hello world=yes\nenv : A=2\n\
+             env_unset : SECRET TOKEN\numask : 027\nlimit_nofile : 4096\nlimit_core : unlimited\n\
+             log_max_size : 10M\nlog_backups : 3\nstderr_to_stdout : yes\nlog_timestamps : on\n",
+            "x",
+        );
+        assert_eq!(c.stop_signal, libc::SIGINT);
+        assert_eq!(c.stop_timeout, Duration::from_millis(2500));
+        assert_eq!(c.restart, Restart::OnFailure);
+        assert_eq!(c.success_exit_codes, vec![0, 3]);
+        assert_eq!(c.start_success, Duration::from_millis(500));
+        assert_eq!(c.backoff_max, Duration::from_secs(30));
+        assert_eq!(c.user.as_deref(), Some("nobody"));
+        assert_eq!(c.directory, Some(PathBuf::from("/srv")));
+        assert_eq!(
+            c.env,
+            vec![
+                ("GREETING".into(), "hello world=yes".into()),
+                ("A".into(), "2".into())
+            ]
+        );
+        assert_eq!(c.env_unset, vec!["SECRET", "TOKEN"]);
+        assert_eq!(c.umask, Some(0o027));
+        assert_eq!(
+            c.limits,
+            vec![
+                Rlimit {
+                    resource: libc::RLIMIT_NOFILE as i32,
+                    value: Some(4096)
+                },
+                Rlimit {
+                    resource: libc::RLIMIT_CORE as i32,
+                    value: None
+                },
+            ]
+        );
+        assert_eq!(c.log_max_size, 10 << 20);
+        assert_eq!(c.log_backups, 3);
+        assert!(c.stderr_to_stdout && c.log_timestamps);
+        // env adds up across [global] and the service's section.
+        let c = cfg("[global]\nenv : A=1\n[x]\nenv : B=2\n", "x");
+        assert_eq!(c.env.len(), 2);
+        assert_eq!(parse_signal("SIGKILL"), Some(9));
+        assert_eq!(parse_signal("usr1"), Some(libc::SIGUSR1));
+        assert_eq!(parse_signal("15"), Some(15));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+        assert_eq!(parse_signal("0"), None);
+    }
+
+    #[test]
+    fn process_control_errors() {
+        let bad = |text: &str| {
+            Config::from_entries(&select(&parse(text).unwrap(), "app"))
+                .unwrap_err()
+                .message
+        };
+        assert!(bad("[global]\nstop_signal : NOPE\n").contains("is not a signal"));
+        assert!(bad("[global]\nrestart : sometimes\n").contains("not always, on-failure or never"));
+        assert!(
+            bad("[global]\nsuccess_exit_codes : 0 300\n").contains("\"300\" is not an exit code")
+        );
+        assert!(bad("[global]\nenv : NOEQUALS\n").contains("is not NAME=VALUE"));
+        assert!(bad("[global]\nenv : A-B=1\n").contains("is not a variable name"));
+        assert!(bad("[global]\numask : 999\n").contains("not an octal mask"));
+        assert!(bad("[global]\nlimit_nofile : lots\n").contains("is not a size"));
+        assert!(bad("[global]\nlog_max_size : 10X\n").contains("is not a size"));
+        assert!(bad("[global]\nstderr_to_stdout : perhaps\n").contains("neither yes nor no"));
+        assert!(bad("[global]\nstop_timeout : -1\n").contains("not a number of seconds"));
+    }
+
+    #[test]
     fn syntax_errors_name_the_line() {
         let rows = [
             ("[global]\n  max_tries : 3\n", 2, "column 0"),
@@ -658,7 +1006,12 @@ mod tests {
                     "alarm_smtp" => "smtp://h",
                     "give_up" => "exit",
                     "alarm_gsm" => "1",
-                    "alarm_smtp_ca" | "alarm_sendmail" | "alarm_gsm_command" => "/x",
+                    "alarm_smtp_ca" | "alarm_sendmail" | "alarm_gsm_command" | "user" | "group"
+                    | "directory" | "env_unset" => "/x",
+                    "stop_signal" => "TERM",
+                    "restart" => "on-failure",
+                    "env" => "A=b",
+                    "signal_group" | "stderr_to_stdout" | "log_timestamps" => "yes",
                     _ => "1",
                 };
                 format!("{k} : {v}\n")

@@ -40,6 +40,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod exit;
+pub mod launch;
 pub mod log;
 pub mod machine;
 pub mod policy;

@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::alarm::{self, Alarm};
-use crate::config::GiveUp;
+use crate::config::{GiveUp, Restart};
 use crate::control::Letter;
 use crate::exit::Exit;
 use crate::policy::{self, Fact, Limit, Limits, Tally, Verdict};
@@ -30,6 +30,8 @@ use crate::status::Want;
 pub enum Wait {
     /// The one-second minimum between starts.
     Throttle,
+    /// The service keeps dying within `start_success`: waiting 1, 2, 4... seconds.
+    Backoff,
     /// Gave up on a crash loop; trying again after `give_up_cool_down`.
     CoolDown,
 }
@@ -77,6 +79,15 @@ pub enum Event {
     Terminate,
 }
 
+/// Who a signal goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The service's main process.
+    Process(Pid),
+    /// Its whole process group (it leads one: the pgid is its pid).
+    Group(Pid),
+}
+
 /// Something the event loop must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -84,7 +95,7 @@ pub enum Effect {
     /// [`Event::SpawnFailed`].
     Spawn,
     /// Send a signal to the service.
-    Signal(Pid, Signal),
+    Signal(Target, Signal),
     /// Send an alarm.
     Alarm(Alarm),
     /// Run the `-r` script with this count.
@@ -100,8 +111,12 @@ pub enum Effect {
 pub struct Timing {
     /// Minimum time between two starts (1 s, as in the legacy tool).
     pub throttle: Duration,
-    /// How long a stopping service has between TERM and KILL.
+    /// How long a stopping service has between the stop signal and KILL.
     pub stop_timeout: Duration,
+    /// A run shorter than this is a failed start: the next one backs off.
+    pub start_success: Duration,
+    /// The longest backoff.
+    pub backoff_max: Duration,
 }
 
 impl Default for Timing {
@@ -109,7 +124,31 @@ impl Default for Timing {
         Timing {
             throttle: Duration::from_secs(1),
             stop_timeout: Duration::from_secs(10),
+            start_success: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
         }
+    }
+}
+
+/// A set of exit codes (0–255).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCodes([u64; 4]);
+
+impl ExitCodes {
+    /// The set of these codes; codes outside 0–255 are ignored.
+    pub fn of(codes: &[i32]) -> ExitCodes {
+        let mut bits = [0u64; 4];
+        for &c in codes {
+            if let Ok(c) = u8::try_from(c) {
+                bits[usize::from(c / 64)] |= 1 << (c % 64);
+            }
+        }
+        ExitCodes(bits)
+    }
+
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: i32) -> bool {
+        u8::try_from(code).is_ok_and(|c| self.0[usize::from(c / 64)] & (1 << (c % 64)) != 0)
     }
 }
 
@@ -125,6 +164,14 @@ pub struct Policy {
     /// `-r` given: run the script on every crash instead of alarms and limits, with
     /// `-t`'s reset time.
     pub restart_script: Option<Option<Duration>>,
+    /// When to restart after an exit nobody asked for.
+    pub restart: Restart,
+    /// Exit codes that count as success.
+    pub success: ExitCodes,
+    /// The signal `d` sends.
+    pub stop_signal: Signal,
+    /// Plain signal letters, `p` and `c` go to the whole process group.
+    pub signal_group: bool,
 }
 
 impl Default for Policy {
@@ -134,6 +181,10 @@ impl Default for Policy {
             give_up: GiveUp::Exit,
             cool_down: Duration::from_secs(600),
             restart_script: None,
+            restart: Restart::Always,
+            success: ExitCodes::of(&[0]),
+            stop_signal: Signal::SIGTERM,
+            signal_group: false,
         }
     }
 }
@@ -171,6 +222,8 @@ pub struct Machine {
     tally: Tally,
     script_count: Option<(u64, Instant)>,
     gave_up: Option<GaveUp>,
+    /// The current backoff; zero when the last run lasted.
+    backoff: Duration,
 }
 
 impl Machine {
@@ -193,12 +246,20 @@ impl Machine {
             tally: Tally::default(),
             script_count: None,
             gave_up: None,
+            backoff: Duration::ZERO,
         }
     }
 
-    /// Puts a new policy in force (config reload); the current window is kept.
-    pub fn set_policy(&mut self, policy: Policy) {
+    /// Puts new settings in force (config reload); the current window, backoff and
+    /// any deadline already set are kept.
+    pub fn configure(&mut self, timing: Timing, policy: Policy) {
+        self.timing = timing;
         self.policy = policy;
+    }
+
+    /// The current backoff delay, zero when none.
+    pub fn backoff(&self) -> Duration {
+        self.backoff
     }
 
     /// Where the service process is.
@@ -324,6 +385,13 @@ impl Machine {
             } => {
                 self.tally.clear();
                 self.gave_up = None;
+                self.backoff = Duration::ZERO;
+                self.schedule_start(now, out);
+            }
+            Phase::Waiting {
+                why: Wait::Backoff, ..
+            } => {
+                self.backoff = Duration::ZERO;
                 self.schedule_start(now, out);
             }
             Phase::Waiting {
@@ -353,22 +421,33 @@ impl Machine {
         }
     }
 
+    /// The stop signal, then CONT, to the whole group: nothing the service started
+    /// outlives it.
     fn send_stop(&mut self, pid: Pid, out: &mut Vec<Effect>) {
-        out.push(Effect::Signal(pid, Signal::SIGTERM));
-        out.push(Effect::Signal(pid, Signal::SIGCONT));
+        out.push(Effect::Signal(Target::Group(pid), self.policy.stop_signal));
+        out.push(Effect::Signal(Target::Group(pid), Signal::SIGCONT));
         self.paused = false;
+    }
+
+    /// Where the plain letters go.
+    fn letter_target(&self, pid: Pid) -> Target {
+        if self.policy.signal_group {
+            Target::Group(pid)
+        } else {
+            Target::Process(pid)
+        }
     }
 
     fn pause(&mut self, out: &mut Vec<Effect>) {
         if let Some(pid) = self.pid() {
-            out.push(Effect::Signal(pid, Signal::SIGSTOP));
+            out.push(Effect::Signal(self.letter_target(pid), Signal::SIGSTOP));
             self.paused = true;
         }
     }
 
     fn resume(&mut self, out: &mut Vec<Effect>) {
         if let Some(pid) = self.pid() {
-            out.push(Effect::Signal(pid, Signal::SIGCONT));
+            out.push(Effect::Signal(self.letter_target(pid), Signal::SIGCONT));
             self.paused = false;
         }
     }
@@ -378,7 +457,7 @@ impl Machine {
     /// something, so an exit after them still counts.
     fn signal(&mut self, sig: Signal, out: &mut Vec<Effect>) {
         if let Some(pid) = self.pid() {
-            out.push(Effect::Signal(pid, sig));
+            out.push(Effect::Signal(self.letter_target(pid), sig));
             self.expect_exit |= matches!(
                 sig,
                 Signal::SIGTERM | Signal::SIGKILL | Signal::SIGINT | Signal::SIGQUIT
@@ -398,17 +477,37 @@ impl Machine {
 
     /// Starts now if the throttle allows, else sets the deadline to when it does.
     fn schedule_start(&mut self, now: Instant, out: &mut Vec<Effect>) {
-        let at = self
-            .last_start
-            .map_or(now, |t| t + self.timing.throttle)
-            .max(now);
-        self.phase = Phase::Waiting {
-            at,
-            why: Wait::Throttle,
+        self.schedule_start_after(Duration::ZERO, now, out);
+    }
+
+    /// Starts once both the throttle and `delay` from now allow.
+    fn schedule_start_after(&mut self, delay: Duration, now: Instant, out: &mut Vec<Effect>) {
+        let throttled = self.last_start.map_or(now, |t| t + self.timing.throttle);
+        let backed_off = now + delay;
+        let (at, why) = if backed_off > throttled && !delay.is_zero() {
+            (backed_off, Wait::Backoff)
+        } else {
+            (throttled.max(now), Wait::Throttle)
         };
+        self.phase = Phase::Waiting { at, why };
         if at <= now {
             out.push(Effect::Spawn);
         }
+    }
+
+    /// After an exit nobody asked for: a run shorter than `start_success` doubles the
+    /// backoff (1 s first, `backoff_max` at most); a longer one resets it.
+    fn update_backoff(&mut self, now: Instant) {
+        let ran = self
+            .last_start
+            .map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+        self.backoff = if ran >= self.timing.start_success {
+            Duration::ZERO
+        } else if self.backoff.is_zero() {
+            Duration::from_secs(1).min(self.timing.backoff_max)
+        } else {
+            (self.backoff * 2).min(self.timing.backoff_max)
+        };
     }
 
     fn on_spawned(&mut self, pid: Pid, now: Instant) {
@@ -432,18 +531,41 @@ impl Machine {
         if self.pid() != Some(pid) {
             return;
         }
-        let asked = matches!(self.phase, Phase::Stopping { .. }) || self.expect_exit;
+        let stopping = matches!(self.phase, Phase::Stopping { .. });
+        let asked = stopping || self.expect_exit;
         self.last_exit = Some(how);
         self.paused = false;
         self.phase = Phase::Down;
+        if stopping {
+            // Whatever of its group ignored the stop signal goes now.
+            out.push(Effect::Signal(Target::Group(pid), Signal::SIGKILL));
+        }
         if self.exit_when_down {
             return;
         }
         match self.want {
             Want::Up if asked => self.schedule_start(now, out),
-            Want::Up => self.on_crash(how, now, out),
+            Want::Up => self.on_unasked_exit(how, now, out),
             Want::Down | Want::Once => {}
         }
+    }
+
+    /// An exit nobody asked for, of a service wanted up: the restart policy decides
+    /// whether it restarts, the crash policy how.
+    fn on_unasked_exit(&mut self, how: Exit, now: Instant, out: &mut Vec<Effect>) {
+        let success = how.code().is_some_and(|c| self.policy.success.contains(c));
+        let restart = match self.policy.restart {
+            Restart::Always => true,
+            Restart::OnFailure => !success,
+            Restart::Never => false,
+        };
+        if !restart {
+            // It is done: down, and wanted down until someone says `u`.
+            self.want = Want::Down;
+            return;
+        }
+        self.update_backoff(now);
+        self.on_crash(how, now, out);
     }
 
     /// An exit nobody asked for, of a service wanted up.
@@ -452,7 +574,7 @@ impl Machine {
             let n = policy::restart_count(self.script_count, now, time_limit);
             self.script_count = Some((n, now));
             out.push(Effect::RestartScript(n));
-            return self.schedule_start(now, out);
+            return self.schedule_start_after(self.backoff, now, out);
         }
         let fact = Fact {
             at: now,
@@ -463,7 +585,7 @@ impl Machine {
                 if opened && self.alarms {
                     out.push(Effect::Alarm(self.alarm(alarm::Kind::Exited, how)));
                 }
-                self.schedule_start(now, out);
+                self.schedule_start_after(self.backoff, now, out);
             }
             Verdict::GiveUp { exits, because, .. } => {
                 let exiting = self.policy.give_up == GiveUp::Exit;
@@ -518,7 +640,7 @@ impl Machine {
                 pid,
                 kill_at: Some(t),
             } if t <= now => {
-                out.push(Effect::Signal(pid, Signal::SIGKILL));
+                out.push(Effect::Signal(Target::Group(pid), Signal::SIGKILL));
                 self.phase = Phase::Stopping { pid, kill_at: None };
             }
             Phase::Down | Phase::Waiting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {}
@@ -537,9 +659,18 @@ mod tests {
         Pid::from_raw(n)
     }
 
-    /// A machine whose clock starts at `t0`, with one service started at `t0` as pid 10.
+    /// The legacy timing: no backoff, only the one-second throttle.
+    fn legacy() -> Timing {
+        Timing {
+            start_success: Duration::ZERO,
+            ..Timing::default()
+        }
+    }
+
+    /// A machine whose clock starts at `t0`, with one service started at `t0` as pid 10,
+    /// under the legacy timing.
     fn running(t0: Instant) -> Machine {
-        let mut m = Machine::new(Timing::default(), Policy::default());
+        let mut m = Machine::new(legacy(), Policy::default());
         let mut out = Vec::new();
         m.handle(Event::Letter(Letter::Up), t0, &mut out);
         assert_eq!(out, vec![Effect::Spawn]);
@@ -627,7 +758,10 @@ mod tests {
             (L::Once, vec![], Phase::Up { pid: p }, Want::Once),
             (
                 L::Down,
-                vec![Effect::Signal(p, S::SIGTERM), Effect::Signal(p, S::SIGCONT)],
+                vec![
+                    Effect::Signal(Target::Group(p), S::SIGTERM),
+                    Effect::Signal(Target::Group(p), S::SIGCONT),
+                ],
                 Phase::Stopping {
                     pid: p,
                     kill_at: Some(t0 + 10 * SEC),
@@ -636,61 +770,61 @@ mod tests {
             ),
             (
                 L::Pause,
-                vec![Effect::Signal(p, S::SIGSTOP)],
+                vec![Effect::Signal(Target::Process(p), S::SIGSTOP)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Continue,
-                vec![Effect::Signal(p, S::SIGCONT)],
+                vec![Effect::Signal(Target::Process(p), S::SIGCONT)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Hup,
-                vec![Effect::Signal(p, S::SIGHUP)],
+                vec![Effect::Signal(Target::Process(p), S::SIGHUP)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Alarm,
-                vec![Effect::Signal(p, S::SIGALRM)],
+                vec![Effect::Signal(Target::Process(p), S::SIGALRM)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Interrupt,
-                vec![Effect::Signal(p, S::SIGINT)],
+                vec![Effect::Signal(Target::Process(p), S::SIGINT)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Terminate,
-                vec![Effect::Signal(p, S::SIGTERM)],
+                vec![Effect::Signal(Target::Process(p), S::SIGTERM)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Kill,
-                vec![Effect::Signal(p, S::SIGKILL)],
+                vec![Effect::Signal(Target::Process(p), S::SIGKILL)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::Quit,
-                vec![Effect::Signal(p, S::SIGQUIT)],
+                vec![Effect::Signal(Target::Process(p), S::SIGQUIT)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::User1,
-                vec![Effect::Signal(p, S::SIGUSR1)],
+                vec![Effect::Signal(Target::Process(p), S::SIGUSR1)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
             (
                 L::User2,
-                vec![Effect::Signal(p, S::SIGUSR2)],
+                vec![Effect::Signal(Target::Process(p), S::SIGUSR2)],
                 Phase::Up { pid: p },
                 Want::Up,
             ),
@@ -776,7 +910,7 @@ mod tests {
         assert_eq!(step(&mut m, Event::Timer, t0 + 9 * SEC), vec![]);
         assert_eq!(
             step(&mut m, Event::Timer, t0 + 10 * SEC),
-            vec![Effect::Signal(pid(10), Signal::SIGKILL)]
+            vec![Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL)]
         );
         assert_eq!(m.deadline(), None, "KILL is sent once");
         let out = step(
@@ -790,7 +924,11 @@ mod tests {
             ),
             t0 + 11 * SEC,
         );
-        assert_eq!(out, vec![]);
+        assert_eq!(
+            out,
+            vec![Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL)],
+            "stragglers of the group go with it"
+        );
         assert_eq!(m.phase(), Phase::Down);
     }
 
@@ -814,7 +952,13 @@ mod tests {
             vec![]
         );
         let out = step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + 3 * SEC);
-        assert_eq!(out, vec![Effect::Spawn]);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL),
+                Effect::Spawn
+            ]
+        );
     }
 
     #[test]
@@ -864,8 +1008,8 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Effect::Signal(pid(10), Signal::SIGTERM),
-                Effect::Signal(pid(10), Signal::SIGCONT)
+                Effect::Signal(Target::Group(pid(10)), Signal::SIGTERM),
+                Effect::Signal(Target::Group(pid(10)), Signal::SIGCONT)
             ]
         );
         let out = step(
@@ -879,7 +1023,13 @@ mod tests {
             ),
             t0,
         );
-        assert_eq!(out, vec![Effect::Exit]);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL),
+                Effect::Exit
+            ]
+        );
     }
 
     #[test]
@@ -1158,5 +1308,221 @@ mod tests {
             counts(&crash(&mut m, t0 + 20 * SEC, Exit::Code(1), 14)),
             vec![1]
         );
+    }
+
+    /// Runs pid `first` and then, at each given death time (seconds after t0), records
+    /// where the next start lands; returns the delays from each death to that start.
+    fn backoff_delays(timing: Timing, deaths: &[f64]) -> Vec<f64> {
+        let t0 = Instant::now();
+        let mut m = Machine::new(timing, Policy::default());
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut delays = Vec::new();
+        for (i, &d) in deaths.iter().enumerate() {
+            let at = t0 + Duration::from_secs_f64(d);
+            let p = m.pid().expect("running");
+            let out = step(&mut m, Event::Exited(p, Exit::Code(1)), at);
+            let start = if out.contains(&Effect::Spawn) {
+                at
+            } else {
+                let due = m.deadline().expect("a start is due");
+                assert_eq!(step(&mut m, Event::Timer, due), vec![Effect::Spawn]);
+                due
+            };
+            step(&mut m, Event::Spawned(pid(20 + i as i32)), start);
+            delays.push((start - at).as_secs_f64());
+        }
+        delays
+    }
+
+    #[test]
+    fn backoff_doubles_for_young_deaths_and_resets_after_a_long_run() {
+        // Each death 0.1 s after the previous start: 1, 2, 4, 8 s; then a run of 20 s
+        // resets, and the next young death waits 1 s again.
+        let mut deaths = Vec::new();
+        let mut t = 0.1;
+        let mut delays_expected = Vec::new();
+        for d in [1.0, 2.0, 4.0, 8.0] {
+            deaths.push(t);
+            delays_expected.push(d);
+            t += d + 0.1;
+        }
+        let long = t + 19.9;
+        deaths.push(long);
+        delays_expected.push(0.0);
+        deaths.push(long + 0.1);
+        delays_expected.push(1.0);
+        let got = backoff_delays(Timing::default(), &deaths);
+        for (g, e) in got.iter().zip(&delays_expected) {
+            assert!((g - e).abs() < 1e-6, "{got:?} vs {delays_expected:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_stops_at_its_cap() {
+        let timing = Timing {
+            backoff_max: Duration::from_secs(3),
+            ..Timing::default()
+        };
+        let mut deaths = Vec::new();
+        let mut t = 0.1;
+        for d in [1.0, 2.0, 3.0, 3.0] {
+            deaths.push(t);
+            t += d + 0.1;
+        }
+        let got = backoff_delays(timing, &deaths);
+        assert_eq!(
+            got.iter().map(|d| d.round() as u64).collect::<Vec<_>>(),
+            vec![1, 2, 3, 3]
+        );
+    }
+
+    #[test]
+    fn up_cuts_a_backoff_short_and_resets_it() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(Timing::default(), Policy::default());
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        // Young deaths until the backoff is at 4 s.
+        let mut now = t0;
+        for (i, d) in [1, 2].into_iter().enumerate() {
+            now += SEC / 10;
+            let p = m.pid().unwrap();
+            step(&mut m, Event::Exited(p, Exit::Code(1)), now);
+            now += d * SEC;
+            step(&mut m, Event::Timer, now);
+            step(&mut m, Event::Spawned(pid(11 + i as i32)), now);
+        }
+        now += SEC / 10;
+        let p = m.pid().unwrap();
+        step(&mut m, Event::Exited(p, Exit::Code(1)), now);
+        assert!(matches!(
+            m.phase(),
+            Phase::Waiting {
+                why: Wait::Backoff,
+                ..
+            }
+        ));
+        assert_eq!(m.backoff(), 4 * SEC);
+        now += 2 * SEC;
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Up), now),
+            vec![Effect::Spawn]
+        );
+        assert_eq!(m.backoff(), Duration::ZERO);
+    }
+
+    #[test]
+    fn kill_letter_restarts_without_backoff() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(Timing::default(), Policy::default());
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        step(&mut m, Event::Letter(Letter::Kill), t0 + 2 * SEC);
+        let out = step(
+            &mut m,
+            Event::Exited(
+                pid(10),
+                Exit::Signal {
+                    signal: 9,
+                    core: false,
+                },
+            ),
+            t0 + 2 * SEC,
+        );
+        assert_eq!(out, vec![Effect::Spawn]);
+        assert_eq!(m.backoff(), Duration::ZERO);
+    }
+
+    #[test]
+    fn restart_policies() {
+        let t0 = Instant::now();
+        // (policy, success codes, exit, restarted, want after)
+        let rows = [
+            (Restart::Always, vec![0], Exit::Code(0), true, Want::Up),
+            (
+                Restart::OnFailure,
+                vec![0],
+                Exit::Code(0),
+                false,
+                Want::Down,
+            ),
+            (Restart::OnFailure, vec![0], Exit::Code(1), true, Want::Up),
+            (
+                Restart::OnFailure,
+                vec![0, 3],
+                Exit::Code(3),
+                false,
+                Want::Down,
+            ),
+            (
+                Restart::OnFailure,
+                vec![0],
+                Exit::Signal {
+                    signal: 11,
+                    core: false,
+                },
+                true,
+                Want::Up,
+            ),
+            (Restart::Never, vec![0], Exit::Code(1), false, Want::Down),
+        ];
+        for (restart, codes, how, restarted, want) in rows {
+            let policy = Policy {
+                restart,
+                success: ExitCodes::of(&codes),
+                ..Policy::default()
+            };
+            let mut m = Machine::new(legacy(), policy);
+            step(&mut m, Event::Letter(Letter::Up), t0);
+            step(&mut m, Event::Spawned(pid(10)), t0);
+            let out = step(&mut m, Event::Exited(pid(10), how), t0 + 5 * SEC);
+            assert_eq!(
+                out.contains(&Effect::Spawn),
+                restarted,
+                "{restart:?} {how:?}"
+            );
+            assert_eq!(m.want(), want, "{restart:?} {how:?}");
+        }
+    }
+
+    #[test]
+    fn stop_signal_and_group_letters_are_configurable() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            stop_signal: Signal::SIGINT,
+            signal_group: true,
+            ..Policy::default()
+        };
+        let mut m = Machine::new(legacy(), policy);
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        let g = Target::Group(pid(10));
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Hup), t0),
+            vec![Effect::Signal(g, Signal::SIGHUP)]
+        );
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Pause), t0),
+            vec![Effect::Signal(g, Signal::SIGSTOP)]
+        );
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Down), t0),
+            vec![
+                Effect::Signal(g, Signal::SIGINT),
+                Effect::Signal(g, Signal::SIGCONT)
+            ]
+        );
+    }
+
+    #[test]
+    fn exit_code_sets() {
+        let set = ExitCodes::of(&[0, 3, 64, 255, 300, -1]);
+        for c in [0, 3, 64, 255] {
+            assert!(set.contains(c), "{c}");
+        }
+        for c in [1, 63, 65, 254, 256, -1] {
+            assert!(!set.contains(c), "{c}");
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! | `supervise_pid` | pid of the supervise process |
 //! | `service` | the service's name |
 //! | `command` | the command as given |
-//! | `phase` | `down`, `waiting` (a start is due), `cooldown` (gave up, retrying later), `up`, `stopping` |
+//! | `phase` | `down`, `waiting` (a start is due), `backoff` (a start is due after a backoff), `cooldown` (gave up, retrying later), `up`, `stopping` |
 //! | `want` | `up`, `down`, `once` |
 //! | `pid` | the service's pid, 0 when not running |
 //! | `pid_start` | its start time in clock ticks after boot (`/proc/PID/stat` field 22): with the pid, an identity the kernel never reuses |
@@ -24,6 +24,7 @@
 //! | `last_exit_time` | Unix time of that exit |
 //! | `window_exits` | exits in the current crash window (only with alarms on) |
 //! | `gave_up` | why supervise stopped restarting it, while that holds |
+//! | `backoff` | the current backoff delay in seconds, while the service keeps dying young |
 
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,6 +44,8 @@ pub enum Phase {
     Waiting,
     /// Gave up on a crash loop; a fresh try is due at `next_start`.
     CoolDown,
+    /// Dying young; the next start is delayed to `next_start`.
+    Backoff,
     /// Running.
     Up,
     /// Asked to stop, not yet gone.
@@ -56,6 +59,7 @@ impl Phase {
             Phase::Down => "down",
             Phase::Waiting => "waiting",
             Phase::CoolDown => "cooldown",
+            Phase::Backoff => "backoff",
             Phase::Up => "up",
             Phase::Stopping => "stopping",
         }
@@ -67,6 +71,7 @@ impl Phase {
             "down" => Some(Phase::Down),
             "waiting" => Some(Phase::Waiting),
             "cooldown" => Some(Phase::CoolDown),
+            "backoff" => Some(Phase::Backoff),
             "up" => Some(Phase::Up),
             "stopping" => Some(Phase::Stopping),
             _ => None,
@@ -112,6 +117,8 @@ pub struct Record {
     pub window_exits: Option<u64>,
     /// Why supervise stopped restarting the service, while that holds.
     pub gave_up: Option<String>,
+    /// The current backoff delay, while the service keeps dying young.
+    pub backoff: Option<Duration>,
 }
 
 /// Why a state file could not be read.
@@ -210,6 +217,9 @@ pub fn encode(r: &Record) -> String {
         }
         if let Some(g) = &r.gave_up {
             writeln!(s, "gave_up={}", escape(g))?;
+        }
+        if let Some(b) = r.backoff {
+            writeln!(s, "backoff={}", format_time(UNIX_EPOCH + b))?;
         }
         Ok(())
     })();
@@ -312,6 +322,7 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
             Some((l, v)) => Some(parse(l, "window_exits", v, |v| v.parse().ok())?),
         },
         gave_up: get("gave_up").map(|(_, v)| unescape(v)),
+        backoff: time("backoff")?.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default()),
     })
 }
 
@@ -340,6 +351,7 @@ mod tests {
             }),
             window_exits: Some(2),
             gave_up: Some("gave up after 3 restarts in 2 seconds (max_tries)".into()),
+            backoff: Some(Duration::from_secs(4)),
         }
     }
 

@@ -22,13 +22,16 @@ use nix::unistd::Pid;
 use crate::alarm::{self, Alarm};
 use crate::child::{self, Child, Spec, Stdio};
 use crate::cli::{self, CommandLine, EXIT_SETUP, EXIT_USAGE, Options};
-use crate::command::{self, Program};
+use crate::command::Program;
 use crate::config::{self, Config};
 use crate::control::{self, Letter, Parsed};
 use crate::daemon;
 use crate::exit::Exit;
+use crate::launch;
 use crate::log::Log;
-use crate::machine::{Effect, Event, GaveUp, Machine, Phase, Policy, Timing, Wait};
+use crate::machine::{
+    Effect, Event, ExitCodes, GaveUp, Machine, Phase, Policy, Target, Timing, Wait,
+};
 use crate::policy::{Limit, Limits};
 use crate::proc;
 use crate::statefile::{self, LastExit, Record};
@@ -165,9 +168,19 @@ impl Helper {
     }
 }
 
-/// The machine's policy from the config and the command line.
-fn policy(cfg: &Config, script: bool, time_limit: Option<std::time::Duration>) -> Policy {
-    Policy {
+/// The machine's timings and policy from the config and the command line.
+fn settings(
+    cfg: &Config,
+    script: bool,
+    time_limit: Option<std::time::Duration>,
+) -> (Timing, Policy) {
+    let timing = Timing {
+        stop_timeout: cfg.stop_timeout,
+        start_success: cfg.start_success,
+        backoff_max: cfg.backoff_max,
+        ..Timing::default()
+    };
+    let policy = Policy {
         limits: Limits {
             interval: cfg.alarm_interval,
             max_tries: cfg.max_tries,
@@ -176,7 +189,12 @@ fn policy(cfg: &Config, script: bool, time_limit: Option<std::time::Duration>) -
         give_up: cfg.give_up,
         cool_down: cfg.give_up_cool_down,
         restart_script: script.then_some(time_limit),
-    }
+        restart: cfg.restart,
+        success: ExitCodes::of(&cfg.success_exit_codes),
+        stop_signal: Signal::try_from(cfg.stop_signal).unwrap_or(Signal::SIGTERM),
+        signal_group: cfg.signal_group,
+    };
+    (timing, policy)
 }
 
 /// One running supervise.
@@ -186,6 +204,8 @@ pub struct Supervisor {
     log: Log,
     machine: Machine,
     spec: Spec,
+    /// The command as given, resolved again at every reload.
+    command_line: CommandLine,
     stdin: File,
     signals: SignalFd,
     child: Option<Child>,
@@ -214,9 +234,10 @@ impl Supervisor {
     /// Everything that can fail before the service starts: the command, the status
     /// directory, the logs, the signalfd.
     pub fn new(opts: &Options) -> Result<Supervisor, Fatal> {
-        let program = resolve(&opts.command)?;
         let loaded =
             config::load(&opts.config, &opts.name).map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
+        let launch =
+            launch::prepare(&opts.command, &loaded.config).map_err(|e| fatal(EXIT_USAGE, e))?;
         let restart_script = match &opts.restart_script {
             Some(script) => Some(
                 Program::from_words(vec![script.clone()], std::env::var_os("PATH").as_deref())
@@ -260,11 +281,13 @@ impl Supervisor {
         Ok(Supervisor {
             dir,
             log,
-            machine: Machine::new(
-                Timing::default(),
-                policy(&loaded.config, restart_script.is_some(), time_limit),
-            ),
-            spec: Spec::new(&program),
+            machine: {
+                let (timing, policy) =
+                    settings(&loaded.config, restart_script.is_some(), time_limit);
+                Machine::new(timing, policy)
+            },
+            spec: Spec::for_launch(&launch),
+            command_line: opts.command.clone(),
             stdin,
             signals,
             child: None,
@@ -455,7 +478,7 @@ impl Supervisor {
                     let outcome = self.spawn();
                     self.dispatch(outcome);
                 }
-                Effect::Signal(pid, sig) => self.signal(pid, sig),
+                Effect::Signal(target, sig) => self.signal(target, sig),
                 Effect::Alarm(a) => self.send_alarm(a),
                 Effect::RestartScript(n) => self.run_restart_script(n),
                 Effect::Reload => self.reload(),
@@ -497,29 +520,40 @@ impl Supervisor {
         }
     }
 
-    fn signal(&self, pid: Pid, sig: Signal) {
-        match nix::sys::signal::kill(pid, sig) {
+    fn signal(&self, target: Target, sig: Signal) {
+        let (raw, who) = match target {
+            Target::Process(pid) => (pid, format!("pid {pid}")),
+            Target::Group(pid) => (Pid::from_raw(-pid.as_raw()), format!("process group {pid}")),
+        };
+        match nix::sys::signal::kill(raw, sig) {
             Ok(()) => {}
-            // It died and is not reaped yet: SIGCHLD is on its way.
+            // Gone already (the process is not reaped yet, or the group is empty).
             Err(Errno::ESRCH) => {}
             Err(e) => self
                 .log
-                .warn(format_args!("cannot send {sig} to pid {pid}: {e}")),
+                .warn(format_args!("cannot send {sig} to {who}: {e}")),
         }
     }
 
     /// Re-reads the config; a bad file leaves the one in force untouched.
     fn reload(&mut self) {
-        match config::load(&self.config_path, &self.name) {
-            Ok(loaded) => {
+        let prepared = config::load(&self.config_path, &self.name).and_then(|loaded| {
+            launch::prepare(&self.command_line, &loaded.config)
+                .map(|l| (loaded, l))
+                .map_err(config::LoadError)
+        });
+        match prepared {
+            Ok((loaded, launch)) => {
+                self.spec = Spec::for_launch(&launch);
                 for w in &loaded.warnings {
                     self.log.warn(w);
                 }
-                self.machine.set_policy(policy(
+                let (timing, policy) = settings(
                     &loaded.config,
                     self.restart_script.is_some(),
                     self.time_limit,
-                ));
+                );
+                self.machine.configure(timing, policy);
                 self.config = loaded.config;
                 self.log.notice(format_args!(
                     "config reloaded from {}",
@@ -735,6 +769,10 @@ impl Supervisor {
                 at,
                 why: Wait::CoolDown,
             } => (statefile::Phase::CoolDown, Some(self.clock.wall(at))),
+            Phase::Waiting {
+                at,
+                why: Wait::Backoff,
+            } => (statefile::Phase::Backoff, Some(self.clock.wall(at))),
             Phase::Up { .. } => (statefile::Phase::Up, None),
             Phase::Stopping { .. } => (statefile::Phase::Stopping, None),
         };
@@ -755,6 +793,7 @@ impl Supervisor {
                 .alarms_enabled()
                 .then(|| self.machine.window_exits() as u64),
             gave_up: self.machine.gave_up().map(|g| describe_give_up(&g)),
+            backoff: (!self.machine.backoff().is_zero()).then(|| self.machine.backoff()),
         }
     }
 }
@@ -767,19 +806,6 @@ fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
     let left = at.saturating_duration_since(Instant::now());
     let ms = left.as_micros().div_ceil(1000);
     PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-}
-
-/// Turns the command line into a program to exec, or says why it cannot run.
-fn resolve(cmd: &CommandLine) -> Result<Program, Fatal> {
-    let path = std::env::var_os("PATH");
-    let program = match cmd {
-        CommandLine::String(s) => {
-            let plan = command::plan(s).map_err(|e| fatal(EXIT_USAGE, format!("-f {s:?}: {e}")))?;
-            Program::from_plan(plan, path.as_deref())
-        }
-        CommandLine::Words(w) => Program::from_words(w.clone(), path.as_deref()),
-    };
-    program.map_err(|e| fatal(EXIT_USAGE, format!("cannot run {:?}: {e}", cmd.display())))
 }
 
 /// "gave up after 3 restarts in 2 seconds (max_tries)".

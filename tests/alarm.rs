@@ -12,10 +12,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use smtp::{Silent, Smtp};
 
+/// Writes the config, with the legacy restart cadence (a crash loop restarts once a
+/// second, no backoff) unless the text sets its own.
 fn write_conf(sb: &Sandbox, text: &str) -> PathBuf {
-    let p = sb.path().join("supervise.conf");
-    fs::write(&p, text).unwrap();
-    p
+    let text = if text.contains("start_success") || !text.starts_with("[global]\n") {
+        text.to_owned()
+    } else {
+        text.replacen("[global]\n", "[global]\nstart_success : 0\n", 1)
+    };
+    sb.config(&text)
 }
 
 fn svc_status(dir: &Path) -> String {
@@ -322,7 +327,7 @@ fn restart_script_gets_the_exit_count() {
 #[test]
 fn a_bad_config_stops_the_start_with_file_and_line() {
     let sb = Sandbox::new();
-    let conf = write_conf(&sb, "[global]\nalarm_interval : 60\nmax_tries : plenty\n");
+    let conf = sb.config("[global]\nalarm_interval : 60\nmax_tries : plenty\n");
     let out = run_bounded({
         let mut c = sb.command();
         c.args(["-p", "status/app", "-f", "sleep 1000"]);
@@ -354,7 +359,7 @@ fn a_bad_config_stops_the_start_with_file_and_line() {
 #[test]
 fn reload_keeps_the_old_config_when_the_new_one_is_bad() {
     let sb = Sandbox::new();
-    let conf = write_conf(&sb, "[global]\nalarm_interval : 60\nfuture_key : 1\n");
+    let conf = sb.config("[global]\nalarm_interval : 60\nfuture_key : 1\n");
     let sup = sb.start("app", "sleep 1000");
     assert!(
         sup.log_wf().contains("unknown key \"future_key\" ignored"),

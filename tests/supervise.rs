@@ -222,6 +222,7 @@ fn restarts_at_once_after_sigkill() {
 #[test]
 fn a_service_that_exits_at_once_is_restarted_once_a_second() {
     let sb = Sandbox::new();
+    sb.legacy_timing();
     let mut sup = sb.spawn_with("app", &["-f", "sh -c 'exit 3'"]);
     wait_until("three starts", || {
         sup.state().is_some_and(|s| s.starts >= 3)
@@ -263,6 +264,7 @@ fn a_service_that_exits_at_once_is_restarted_once_a_second() {
 #[test]
 fn the_throttle_spaces_starts_by_a_second() {
     let sb = Sandbox::new();
+    sb.legacy_timing();
     // The service notes the moment it starts, then exits at once.
     let starts = sb.path().join("starts");
     let cmd = format!("date +%s.%N >> {}", starts.display());
@@ -522,6 +524,7 @@ fn a_command_that_does_not_exist_is_refused_before_daemonizing() {
 #[test]
 fn a_failing_exec_is_logged_and_retried_on_the_throttle() {
     let sb = Sandbox::new();
+    sb.legacy_timing();
     let script = sb.script("app.sh", "exec sleep 1000");
     let sup = sb.start("app", script.to_str().unwrap());
     let pid = sup.wait_pid();

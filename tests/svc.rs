@@ -173,10 +173,10 @@ fn status_line_json_and_prom_for_every_kind_of_service() {
         once.status()
             .is_some_and(|s| s.want == supervise::status::Want::Once)
     });
-    wait_until("crashing to wait for its restart", || {
+    wait_until("crashing to back off", || {
         crashing
             .state()
-            .is_some_and(|s| s.phase == supervise::statefile::Phase::Waiting)
+            .is_some_and(|s| s.phase == supervise::statefile::Phase::Backoff)
     });
     fs::write(
         gone.join("status"),
@@ -225,7 +225,8 @@ fn status_line_json_and_prom_for_every_kind_of_service() {
         "{}",
         lines[4]
     );
-    assert!(lines[4].contains("exited 7, starting in "), "{}", lines[4]);
+    assert!(lines[4].contains("exited 7, backing off "), "{}", lines[4]);
+    assert!(lines[4].contains(" s, starting in "), "{}", lines[4]);
     assert!(
         lines[5].starts_with("status/gone: supervise not running"),
         "{}",
@@ -268,10 +269,12 @@ fn status_line_json_and_prom_for_every_kind_of_service() {
     assert_eq!(objs[2]["paused"], true);
     assert_eq!(objs[3]["want"], "once");
     let c = &objs[4];
-    assert_eq!(c["state"], "waiting");
+    assert_eq!(c["state"], "backoff");
     assert_eq!(c["last_exit_code"], 7);
+    let backoff = c["backoff_seconds"].as_f64().unwrap();
+    assert!(backoff >= 1.0, "{backoff}");
     let next = c["next_start_in"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&next), "{next}");
+    assert!((0.0..=backoff).contains(&next), "{next} of {backoff}");
     let g = &objs[5];
     assert_eq!(g["supervise_running"], false);
     assert_eq!(g["state"], "unsupervised");

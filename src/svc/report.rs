@@ -53,6 +53,8 @@ pub struct View {
     pub window_exits: Option<u64>,
     /// Why supervise stopped restarting the service, while that holds.
     pub gave_up: Option<String>,
+    /// The current backoff delay.
+    pub backoff: Option<Duration>,
 }
 
 /// Reads a status directory into a view.
@@ -97,6 +99,7 @@ pub fn inspect(dir: &Path) -> Result<View, Problem> {
         state_error,
         window_exits: state.as_ref().and_then(|r| r.window_exits),
         gave_up: state.as_ref().and_then(|r| r.gave_up.clone()),
+        backoff: state.as_ref().and_then(|r| r.backoff),
     })
 }
 
@@ -175,6 +178,14 @@ pub fn line(v: &View, now: SystemTime) -> String {
     match (v.phase, v.next_start) {
         (statefile::Phase::Waiting, Some(at)) => {
             let _ = write!(s, ", starting in {:.1} s", secs_between(now, at));
+        }
+        (statefile::Phase::Backoff, Some(at)) => {
+            let delay = v.backoff.map_or(0.0, |b| b.as_secs_f64());
+            let _ = write!(
+                s,
+                ", backing off {delay} s, starting in {:.1} s",
+                secs_between(now, at)
+            );
         }
         (statefile::Phase::CoolDown, Some(at)) => {
             let _ = write!(s, ", retrying in {} s", secs_between(now, at).ceil() as u64);
@@ -266,6 +277,10 @@ pub fn json(v: &View, now: SystemTime) -> String {
         ("unsupervised_pid", json_opt(v.orphan)),
         ("window_exits", json_opt(v.window_exits)),
         ("gave_up", json_opt(v.gave_up.as_deref().map(json_str))),
+        (
+            "backoff_seconds",
+            json_opt(v.backoff.map(|b| json_secs(b.as_secs_f64()))),
+        ),
         ("error", json_opt(v.state_error.as_deref().map(json_str))),
     ];
     let body: Vec<String> = fields
@@ -437,6 +452,7 @@ mod tests {
             state_error: None,
             window_exits: None,
             gave_up: None,
+            backoff: None,
         }
     }
 

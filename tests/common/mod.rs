@@ -108,6 +108,18 @@ impl Sandbox {
         p
     }
 
+    /// Writes `supervise.conf` in the sandbox.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let p = self.tmp.path().join("supervise.conf");
+        fs::write(&p, text).expect("write config");
+        p
+    }
+
+    /// The legacy restart timing, no backoff: a restart a second after the last start.
+    pub fn legacy_timing(&self) {
+        self.config("[global]\nstart_success : 0\n");
+    }
+
     /// A `supervise` command running in the sandbox directory.
     pub fn command(&self) -> Command {
         let mut c = Command::new(supervise_bin());

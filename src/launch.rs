@@ -1,0 +1,382 @@
+//! How the service is started: the program, its environment, user, group, working
+//! directory, umask and resource limits, resolved from the command line and the config
+//! in one place, before any fork.
+//!
+//! Everything that can be wrong is found here, where it can be said clearly: a user or
+//! group that does not exist, a directory that is not one, a program not on the PATH
+//! the service will have, a limit above what a non-root supervise may grant. At start
+//! that stops supervise (exit 100); at reload the error goes to `supervise.log.wf` and
+//! the launch in force stays.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+use crate::cli::CommandLine;
+use crate::command::{self, Program};
+use crate::config::{Config, Rlimit};
+
+/// The user and groups the service runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// A service ready to fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// What to exec.
+    pub program: Program,
+    /// Its whole environment, in order.
+    pub env: Vec<(OsString, OsString)>,
+    /// Its working directory (`None`: supervise's).
+    pub dir: Option<PathBuf>,
+    /// Its umask (`None`: supervise's).
+    pub umask: Option<u32>,
+    /// Its resource limits.
+    pub limits: Vec<Rlimit>,
+    /// Who it runs as (`None`: as supervise).
+    pub ids: Option<Ids>,
+}
+
+/// Resolves the launch from the command and the config, with supervise's own
+/// environment as the base.
+pub fn prepare(cmd: &CommandLine, cfg: &Config) -> Result<Launch, String> {
+    prepare_with(
+        cmd,
+        cfg,
+        std::env::vars_os().collect(),
+        Uid::effective().is_root(),
+    )
+}
+
+/// [`prepare`] with the base environment and privilege given, for tests.
+pub fn prepare_with(
+    cmd: &CommandLine,
+    cfg: &Config,
+    base_env: Vec<(OsString, OsString)>,
+    root: bool,
+) -> Result<Launch, String> {
+    let user = match &cfg.user {
+        Some(name) => Some(find_user(name)?),
+        None => None,
+    };
+    let group = match &cfg.group {
+        Some(name) => Some(find_group(name)?),
+        None => None,
+    };
+    let ids = match (&user, group) {
+        (None, None) => None,
+        (Some(u), g) => {
+            let gid = g.unwrap_or(u.gid);
+            let groups = supplementary_groups(u, gid)?;
+            Some(Ids {
+                uid: u.uid.as_raw(),
+                gid: gid.as_raw(),
+                groups,
+            })
+        }
+        (None, Some(g)) => Some(Ids {
+            uid: Uid::effective().as_raw(),
+            gid: g.as_raw(),
+            groups: Vec::new(),
+        }),
+    };
+    if let Some(ids) = &ids {
+        let same = ids.uid == Uid::effective().as_raw() && ids.gid == Gid::effective().as_raw();
+        if !root && !same {
+            return Err(format!(
+                "cannot run the service as {}: supervise is not running as root",
+                cfg.user
+                    .as_deref()
+                    .or(cfg.group.as_deref())
+                    .unwrap_or("another user")
+            ));
+        }
+    }
+    if let Some(dir) = &cfg.directory {
+        if !dir.is_dir() {
+            return Err(format!(
+                "directory {}: not an existing directory",
+                dir.display()
+            ));
+        }
+    }
+    if !root {
+        check_limits(&cfg.limits)?;
+    }
+    let env = environment(base_env, cfg, user.as_ref());
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let program = resolve(cmd, path, cfg.directory.as_deref())?;
+    Ok(Launch {
+        program,
+        env,
+        dir: cfg.directory.clone().map(absolute),
+        umask: cfg.umask,
+        limits: cfg.limits.clone(),
+        ids,
+    })
+}
+
+fn find_user(name: &str) -> Result<User, String> {
+    let found = match name.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(name),
+    };
+    match found {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(format!("user {name:?} does not exist")),
+        Err(e) => Err(format!("cannot look up user {name:?}: {e}")),
+    }
+}
+
+fn find_group(name: &str) -> Result<Gid, String> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(Gid::from_raw(gid));
+    }
+    match Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => Err(format!("group {name:?} does not exist")),
+        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
+    }
+}
+
+/// The user's groups from the group database, as `initgroups` would set them.
+fn supplementary_groups(u: &User, gid: Gid) -> Result<Vec<u32>, String> {
+    let name = std::ffi::CString::new(u.name.as_bytes())
+        .map_err(|_| format!("user name {:?} holds a NUL", u.name))?;
+    let groups = nix::unistd::getgrouplist(&name, gid)
+        .map_err(|e| format!("cannot list the groups of {:?}: {e}", u.name))?;
+    let mut out: Vec<u32> = groups.into_iter().map(Gid::as_raw).collect();
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The service's environment: supervise's, minus `env_unset`, with HOME, USER,
+/// LOGNAME and SHELL of the `user` as a login sets them, then `env` on top.
+pub fn environment(
+    base: Vec<(OsString, OsString)>,
+    cfg: &Config,
+    user: Option<&User>,
+) -> Vec<(OsString, OsString)> {
+    let mut env = base;
+    let set = |env: &mut Vec<(OsString, OsString)>, k: &OsStr, v: &OsStr| match env
+        .iter_mut()
+        .find(|(name, _)| name == k)
+    {
+        Some(slot) => slot.1 = v.to_owned(),
+        None => env.push((k.to_owned(), v.to_owned())),
+    };
+    env.retain(|(k, _)| !cfg.env_unset.iter().any(|u| OsStr::new(u) == k));
+    if let Some(u) = user {
+        set(&mut env, OsStr::new("HOME"), u.dir.as_os_str());
+        set(&mut env, OsStr::new("USER"), OsStr::new(&u.name));
+        set(&mut env, OsStr::new("LOGNAME"), OsStr::new(&u.name));
+        set(&mut env, OsStr::new("SHELL"), u.shell.as_os_str());
+    }
+    for (k, v) in &cfg.env {
+        set(&mut env, OsStr::new(k), OsStr::new(v));
+    }
+    env
+}
+
+/// The program, found on the service's own PATH; a relative path with a slash is
+/// taken from the service's directory.
+fn resolve(cmd: &CommandLine, path: Option<&OsStr>, dir: Option<&Path>) -> Result<Program, String> {
+    let words = match cmd {
+        CommandLine::String(s) => {
+            let plan = command::plan(s).map_err(|e| format!("-f {s:?}: {e}"))?;
+            match plan {
+                command::Plan::Direct(w) => w.into_iter().map(OsString::from).collect(),
+                shell @ command::Plan::Shell(_) => {
+                    return Program::from_plan(shell, path).map_err(|e| e.to_string());
+                }
+            }
+        }
+        CommandLine::Words(w) => w.clone(),
+    };
+    let first = words.first().cloned().unwrap_or_default();
+    // A relative path with a slash is relative to the service's directory.
+    let lookup = match dir {
+        Some(d) if first.as_bytes().contains(&b'/') && Path::new(&first).is_relative() => {
+            d.join(&first).into_os_string()
+        }
+        _ => first,
+    };
+    command::resolve(&lookup, path)
+        .map(|p| Program {
+            path: absolute(p),
+            argv: words,
+        })
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.display()))
+}
+
+/// The child changes directory before it execs: a relative path must not depend on
+/// which directory that is.
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        return p;
+    }
+    std::env::current_dir().map_or(p.clone(), |cwd| cwd.join(p))
+}
+
+/// Without root, a limit can only go up to the current hard limit.
+fn check_limits(limits: &[Rlimit]) -> Result<(), String> {
+    for l in limits {
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct we own.
+        if unsafe { libc::getrlimit(l.resource as _, &mut cur) } != 0 {
+            continue;
+        }
+        let want = l.value.unwrap_or(libc::RLIM_INFINITY);
+        if want > cur.rlim_max {
+            let name = crate::config::LIMIT_KEYS
+                .iter()
+                .find(|(_, r)| *r == l.resource)
+                .map_or("limit", |(k, _)| k);
+            return Err(format!(
+                "{name} {}: above the hard limit {} that a non-root supervise can grant",
+                l.value.map_or("unlimited".to_owned(), |v| v.to_string()),
+                cur.rlim_max
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(k: &str, v: &str) -> (OsString, OsString) {
+        (k.into(), v.into())
+    }
+
+    #[test]
+    fn environment_layers() {
+        let base = vec![os("PATH", "/bin"), os("SECRET", "x"), os("HOME", "/root")];
+        let cfg = Config {
+            env: vec![
+                ("A".into(), "1".into()),
+                ("PATH".into(), "/opt/bin:/bin".into()),
+            ],
+            env_unset: vec!["SECRET".into()],
+            ..Config::default()
+        };
+        let root = User::from_uid(Uid::from_raw(0)).unwrap().unwrap();
+        let env = environment(base, &cfg, Some(&root));
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("PATH"), Some("/opt/bin:/bin".into()));
+        assert_eq!(get("SECRET"), None);
+        assert_eq!(get("A"), Some("1".into()));
+        assert_eq!(get("USER"), Some(root.name.clone().into()));
+        assert_eq!(get("LOGNAME"), Some(root.name.clone().into()));
+        assert_eq!(get("HOME"), Some(root.dir.clone().into_os_string()));
+    }
+
+    #[test]
+    fn unknown_user_group_and_directory_are_clear_errors() {
+        let cmd = CommandLine::String("sleep 1".into());
+        let bad = |cfg: Config| {
+            prepare_with(&cmd, &cfg, vec![os("PATH", "/bin:/usr/bin")], true).unwrap_err()
+        };
+        assert_eq!(
+            bad(Config {
+                user: Some("no-such-user-xyz".into()),
+                ..Config::default()
+            }),
+            "user \"no-such-user-xyz\" does not exist"
+        );
+        assert_eq!(
+            bad(Config {
+                group: Some("no-such-group-xyz".into()),
+                ..Config::default()
+            }),
+            "group \"no-such-group-xyz\" does not exist"
+        );
+        assert_eq!(
+            bad(Config {
+                directory: Some("/no/such/dir".into()),
+                ..Config::default()
+            }),
+            "directory /no/such/dir: not an existing directory"
+        );
+        let e = prepare_with(
+            &CommandLine::String("nope-xyz".into()),
+            &Config::default(),
+            vec![os("PATH", "/bin")],
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("nope-xyz: command not found in PATH (/bin)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn not_root_cannot_switch_users() {
+        let cmd = CommandLine::String("sleep 1".into());
+        let cfg = Config {
+            user: Some("0".into()),
+            ..Config::default()
+        };
+        if Uid::effective().is_root() {
+            let e = prepare_with(
+                &cmd,
+                &Config {
+                    user: Some("1".into()),
+                    ..cfg
+                },
+                vec![os("PATH", "/bin")],
+                false,
+            )
+            .unwrap_err();
+            assert!(e.contains("not running as root"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_service_path_finds_the_program_and_the_directory_anchors_relative_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let prog = bin.join("tool");
+        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = Config {
+            env: vec![("PATH".into(), bin.display().to_string())],
+            ..Config::default()
+        };
+        let l = prepare_with(&CommandLine::String("tool x".into()), &cfg, vec![], true).unwrap();
+        assert_eq!(l.program.path, prog);
+        let cfg = Config {
+            directory: Some(tmp.path().to_path_buf()),
+            ..Config::default()
+        };
+        let l = prepare_with(
+            &CommandLine::String("./bin/tool".into()),
+            &cfg,
+            vec![os("PATH", "/bin")],
+            true,
+        )
+        .unwrap();
+        assert_eq!(l.program.path, tmp.path().join("./bin/tool"));
+        assert!(l.program.path.is_absolute());
+    }
+}
