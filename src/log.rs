@@ -4,8 +4,12 @@
 //!
 //! Each line is one `write` to a file opened with `O_APPEND`, so lines never
 //! interleave and an external `logrotate` with `copytruncate` keeps working. A line
-//! that cannot be written is dropped: the log must never stop supervision.
+//! that cannot be written (a full disk) is kept, up to [`PENDING`] lines, and written
+//! before the next line that can be, with a count of any that had to be dropped: the
+//! warning about a full disk is exactly the line a full disk would lose. The log never
+//! stops supervision.
 
+use std::cell::RefCell;
 use std::fmt::Display;
 use std::fs::File;
 use std::io::Write;
@@ -68,17 +72,32 @@ pub fn local_time(t: std::time::SystemTime) -> String {
     )
 }
 
+/// Most unwritten lines kept per file.
+pub const PENDING: usize = 32;
+
+/// Lines that could not be written yet, and how many were dropped beyond [`PENDING`].
+#[derive(Debug, Default)]
+struct Backlog {
+    lines: Vec<String>,
+    dropped: u64,
+}
+
 /// The two log files of a status directory.
 #[derive(Debug)]
 pub struct Log {
     notice: File,
     warn: File,
+    backlog: RefCell<[Backlog; 2]>,
 }
 
 impl Log {
     /// Wraps the two files, already opened for appending.
     pub fn new(notice: File, warn: File) -> Log {
-        Log { notice, warn }
+        Log {
+            notice,
+            warn,
+            backlog: RefCell::new([Backlog::default(), Backlog::default()]),
+        }
     }
 
     /// Writes a NOTICE line.
@@ -98,12 +117,48 @@ impl Log {
 
     fn write(&self, level: Level, msg: &dyn Display) {
         let line = format_line(level, &now_local(), msg);
-        let mut file = match level {
-            Level::Notice => &self.notice,
-            Level::Warning | Level::Fatal => &self.warn,
+        let which = match level {
+            Level::Notice => 0,
+            Level::Warning | Level::Fatal => 1,
         };
-        // Dropping a line is the lesser evil: see the module doc.
-        let _ = file.write_all(line.as_bytes());
+        self.flush_backlog();
+        let mut file = [&self.notice, &self.warn][which];
+        if file.write_all(line.as_bytes()).is_err() {
+            let mut backlog = self.backlog.borrow_mut();
+            let b = &mut backlog[which];
+            if b.lines.len() < PENDING {
+                b.lines.push(line);
+            } else {
+                b.dropped += 1;
+            }
+        }
+    }
+
+    /// Writes what could not be written before, oldest first, while writes succeed.
+    fn flush_backlog(&self) {
+        let mut backlog = self.backlog.borrow_mut();
+        for (which, b) in backlog.iter_mut().enumerate() {
+            let mut file = [&self.notice, &self.warn][which];
+            while let Some(line) = b.lines.first() {
+                if file.write_all(line.as_bytes()).is_err() {
+                    return;
+                }
+                b.lines.remove(0);
+            }
+            if b.dropped > 0 {
+                let note = format_line(
+                    Level::Warning,
+                    &now_local(),
+                    &format_args!(
+                        "{} log lines were lost while the log could not be written",
+                        b.dropped
+                    ),
+                );
+                if file.write_all(note.as_bytes()).is_ok() {
+                    b.dropped = 0;
+                }
+            }
+        }
     }
 }
 

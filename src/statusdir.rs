@@ -119,6 +119,11 @@ impl StatusDir {
         &self.path
     }
 
+    /// The directory itself, for `openat` and `renameat`.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
     /// The read end of `control`, non-blocking, for the poll loop.
     pub fn control(&self) -> BorrowedFd<'_> {
         self.control.as_fd()

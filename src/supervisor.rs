@@ -32,6 +32,7 @@ use crate::log::Log;
 use crate::machine::{
     Effect, Event, ExitCodes, GaveUp, Machine, Phase, Policy, Target, Timing, Wait,
 };
+use crate::output::{self, ChildFds, Output};
 use crate::policy::{Limit, Limits};
 use crate::proc;
 use crate::statefile::{self, LastExit, Record};
@@ -151,6 +152,34 @@ struct Published {
     failing: bool,
 }
 
+/// At most this many output streams (stdout and stderr).
+const MAX_STREAMS: usize = 2;
+
+/// What `poll` found ready.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ready {
+    signals: bool,
+    control: bool,
+    /// Bit i: output stream i has data.
+    streams: u8,
+}
+
+impl Ready {
+    fn streams(self) -> impl Iterator<Item = usize> {
+        (0..MAX_STREAMS).filter(move |i| self.streams & (1 << i) != 0)
+    }
+}
+
+/// The output settings from the config.
+fn output_settings(cfg: &Config) -> output::Settings {
+    output::Settings {
+        max_size: cfg.log_max_size,
+        backups: cfg.log_backups,
+        timestamps: cfg.log_timestamps,
+        stderr_to_stdout: cfg.stderr_to_stdout,
+    }
+}
+
 /// A child of supervise that is not the service.
 #[derive(Debug)]
 enum Helper {
@@ -222,6 +251,8 @@ pub struct Supervisor {
     time_limit: Option<std::time::Duration>,
     /// `supervise-alarm`, found at start-up.
     alarm_helper: Option<Program>,
+    /// The service's stdout and stderr.
+    output: Output,
     clock: Clock,
     since: SystemTime,
     pid_start: Option<u64>,
@@ -297,6 +328,7 @@ impl Supervisor {
             abs_dir,
             host,
             config_path: opts.config.clone(),
+            output: Output::new(output_settings(&loaded.config)),
             config: loaded.config,
             restart_script,
             time_limit,
@@ -328,19 +360,23 @@ impl Supervisor {
     /// The loop; returns supervise's exit code.
     pub fn run(&mut self) -> u8 {
         while !self.exit {
-            let (signals, control) = match self.wait() {
+            let ready = match self.wait() {
                 Ok(ready) => ready,
                 Err(e) => {
                     // poll fails only on resource exhaustion; let the next turn retry
                     // rather than spin.
                     self.log.warn(format_args!("poll failed: {e}"));
-                    (false, false)
+                    Ready::default()
                 }
             };
-            if signals {
+            // Output first: it was written before whatever exit is being reported.
+            for i in ready.streams() {
+                self.output.drain(i, self.dir.fd(), &self.log);
+            }
+            if ready.signals {
                 self.on_signals();
             }
-            if control && !self.exit {
+            if ready.control && !self.exit {
                 self.on_control();
             }
             if self
@@ -352,6 +388,10 @@ impl Supervisor {
                 self.dispatch(Event::Timer);
             }
             self.publish();
+        }
+        // What the service wrote last is not lost with supervise.
+        for i in 0..MAX_STREAMS {
+            self.output.drain(i, self.dir.fd(), &self.log);
         }
         let code = self.machine.exit_code();
         match self.machine.gave_up() {
@@ -368,14 +408,25 @@ impl Supervisor {
     }
 
     /// Blocks until a descriptor is ready or the deadline passes.
-    fn wait(&self) -> nix::Result<(bool, bool)> {
-        let mut fds = [
-            PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
-            PollFd::new(self.dir.control(), PollFlags::POLLIN),
-        ];
+    fn wait(&self) -> nix::Result<Ready> {
+        let mut fds = Vec::with_capacity(2 + MAX_STREAMS);
+        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.dir.control(), PollFlags::POLLIN));
+        fds.extend(
+            self.output
+                .poll_fds()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
+        let ready = |f: &PollFd| f.any().unwrap_or(false);
         match poll(&mut fds, timeout_until(self.machine.deadline())) {
-            Ok(_) => Ok((fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))),
-            Err(Errno::EINTR) => Ok((false, false)),
+            Ok(_) => Ok(Ready {
+                signals: ready(&fds[0]),
+                control: ready(&fds[1]),
+                streams: fds[2..].iter().enumerate().fold(0, |bits, (i, f)| {
+                    if ready(f) { bits | 1 << i } else { bits }
+                }),
+            }),
+            Err(Errno::EINTR) => Ok(Ready::default()),
             Err(e) => Err(e),
         }
     }
@@ -489,23 +540,26 @@ impl Supervisor {
 
     /// Forks the service; the outcome is the next event.
     fn spawn(&mut self) -> Event {
-        let (stdout, stderr) = match (
-            self.dir.open_append(names::STDOUT),
-            self.dir.open_append(names::STDERR),
-        ) {
-            (Ok(o), Ok(e)) => (o, e),
-            (Err(e), _) | (_, Err(e)) => {
+        let fds = match self.output.for_child(self.dir.fd(), &self.log) {
+            Ok(fds) => fds,
+            Err(e) => {
                 self.log
-                    .warn(format_args!("cannot open the service's output files: {e}"));
+                    .warn(format_args!("cannot set up the service's output: {e}"));
                 return Event::SpawnFailed;
             }
         };
+        let (stdout, stderr) = match &fds {
+            ChildFds::Files(o, e) => (o.as_fd(), e.as_fd()),
+            ChildFds::Pipes(o, e) => (*o, *e),
+        };
         let stdio = Stdio {
             stdin: self.stdin.as_fd(),
-            stdout: stdout.as_fd(),
-            stderr: stderr.as_fd(),
+            stdout,
+            stderr,
         };
-        match child::spawn(&self.spec, stdio) {
+        let spawned = child::spawn(&self.spec, stdio);
+        drop(fds);
+        match spawned {
             Ok(c) => {
                 let pid = c.pid;
                 self.child = Some(c);
@@ -545,6 +599,8 @@ impl Supervisor {
         match prepared {
             Ok((loaded, launch)) => {
                 self.spec = Spec::for_launch(&launch);
+                self.output.configure(output_settings(&loaded.config));
+                self.output.reopen(self.dir.fd(), &self.log);
                 for w in &loaded.warnings {
                     self.log.warn(w);
                 }

@@ -1,0 +1,590 @@
+//! The service's standard output and error: straight into `__stdout`/`__stderr`, or
+//! through supervise when they must be rotated or timestamped.
+//!
+//! **Direct** (the default, and the legacy behaviour): the child gets the files
+//! themselves, opened for appending at every start. Supervise copies nothing.
+//!
+//! **Through supervise** (`log_max_size` or `log_timestamps` set): the child's
+//! stdout and stderr are pipes that supervise creates once and keeps for its whole
+//! life, so output written by a process of an earlier run still arrives. Supervise
+//! polls the read ends with everything else and moves the bytes into the file with
+//! `splice`, which copies nothing through user space, except around a rotation (to
+//! cut at a line end) and with timestamps (which must see the lines). Rotation renames
+//! `__stdout` to `__stdout.1` (and `.1` to `.2` ..., keeping `log_backups`) at the
+//! first line end past `log_max_size`. The pipes hold 1 MB, and supervise drains
+//! them whenever they have data, so the service does not block on its output.
+//!
+//! A write that fails (a full disk) is warned about once; from then on output is read
+//! and dropped, so the service never blocks, until a write succeeds again, which is
+//! tried with every new chunk and logged with the count of bytes lost.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::Mode;
+use nix::unistd::unlinkat;
+
+use crate::log::Log;
+
+/// How output is handled, from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Rotate past this size (0: never).
+    pub max_size: u64,
+    /// Rotated files to keep.
+    pub backups: u32,
+    /// Timestamp every line.
+    pub timestamps: bool,
+    /// One stream for both stdout and stderr, into `__stdout`.
+    pub stderr_to_stdout: bool,
+}
+
+impl Settings {
+    /// Whether output must pass through supervise.
+    pub fn piped(&self) -> bool {
+        self.max_size > 0 || self.timestamps
+    }
+}
+
+/// Most bytes moved per `splice` or read.
+const CHUNK: usize = 64 * 1024;
+
+/// How big the pipes are made, so that a burst never blocks the service while
+/// supervise is busy for a moment.
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// The timestamp before each line: local time with microseconds.
+pub fn timestamp(t: std::time::SystemTime) -> String {
+    let micros = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros());
+    format!("{}.{micros:06} ", crate::log::local_time(t))
+}
+
+/// One piped stream: its pipe and its file.
+#[derive(Debug)]
+pub struct Stream {
+    /// `__stdout` or `__stderr`.
+    name: &'static str,
+    read: File,
+    write: OwnedFd,
+    file: Option<File>,
+    size: u64,
+    /// The last byte written ended a line (for timestamps).
+    at_line_start: bool,
+    /// Past `max_size`: the next line end rotates.
+    rotate_pending: bool,
+    /// Bytes dropped since writes started failing.
+    dropped: Option<u64>,
+}
+
+impl Stream {
+    fn new(name: &'static str) -> io::Result<Stream> {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        // SAFETY: F_SETPIPE_SZ on our own pipe; failure (a lower system maximum) is fine.
+        unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+        nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        Ok(Stream {
+            name,
+            read: File::from(r),
+            write: w,
+            file: None,
+            size: 0,
+            at_line_start: true,
+            rotate_pending: false,
+            dropped: None,
+        })
+    }
+
+    /// The read end, for the poll loop.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
+/// The service's output handling for one status directory.
+#[derive(Debug)]
+pub struct Output {
+    settings: Settings,
+    /// Piped streams: stdout, then stderr unless merged.
+    streams: Vec<Stream>,
+}
+
+/// The two descriptors a child gets as stdout and stderr, owned for the spawn.
+pub enum ChildFds<'a> {
+    /// Files opened for this start.
+    Files(File, File),
+    /// Write ends of supervise's pipes.
+    Pipes(BorrowedFd<'a>, BorrowedFd<'a>),
+}
+
+impl Output {
+    /// Output handling with these settings; pipes are made on first use.
+    pub fn new(settings: Settings) -> Output {
+        Output {
+            settings,
+            streams: Vec::new(),
+        }
+    }
+
+    /// Puts new settings in force (reload). Switching to direct output leaves the
+    /// pipes in place for what earlier processes still write into them.
+    pub fn configure(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
+    /// The read ends to poll.
+    pub fn poll_fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.streams.iter().map(Stream::fd)
+    }
+
+    /// Descriptors for the next start of the service.
+    pub fn for_child(&mut self, dir: BorrowedFd<'_>, log: &Log) -> io::Result<ChildFds<'_>> {
+        use crate::statusdir::names::{STDERR, STDOUT};
+        if !self.settings.piped() {
+            let out = open_append(dir, STDOUT)?;
+            let err = if self.settings.stderr_to_stdout {
+                out.try_clone()?
+            } else {
+                open_append(dir, STDERR)?
+            };
+            return Ok(ChildFds::Files(out, err));
+        }
+        let wanted = if self.settings.stderr_to_stdout { 1 } else { 2 };
+        while self.streams.len() < wanted {
+            let name = if self.streams.is_empty() {
+                STDOUT
+            } else {
+                STDERR
+            };
+            let mut s = Stream::new(name)?;
+            reopen(&mut s, dir, log);
+            self.streams.push(s);
+        }
+        let out = self.streams[0].write.as_fd();
+        let err = if self.settings.stderr_to_stdout {
+            out
+        } else {
+            self.streams[1].write.as_fd()
+        };
+        Ok(ChildFds::Pipes(out, err))
+    }
+
+    /// Moves everything waiting in stream `i` into its file.
+    pub fn drain(&mut self, i: usize, dir: BorrowedFd<'_>, log: &Log) {
+        let settings = self.settings;
+        let Some(s) = self.streams.get_mut(i) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        loop {
+            let moved = if settings.timestamps
+                || s.rotate_pending
+                || s.dropped.is_some()
+                || s.file.is_none()
+            {
+                copy_chunk(s, &settings, &mut buf, dir, log)
+            } else {
+                splice_chunk(s, &settings, &mut buf, dir, log)
+            };
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Reopens the files (external logrotate moved them away).
+    pub fn reopen(&mut self, dir: BorrowedFd<'_>, log: &Log) {
+        for s in &mut self.streams {
+            reopen(s, dir, log);
+        }
+    }
+}
+
+fn open_append(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Opens the stream's file for writing at its end (without O_APPEND: splice refuses
+/// it, and supervise is the file's only writer).
+fn reopen(s: &mut Stream, dir: BorrowedFd<'_>, log: &Log) {
+    let opened = openat(
+        dir,
+        s.name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(io::Error::from)
+    .and_then(|fd| {
+        let mut f = File::from(fd);
+        let end = f.seek(SeekFrom::End(0))?;
+        Ok((f, end))
+    });
+    match opened {
+        Ok((f, end)) => {
+            s.file = Some(f);
+            s.size = end;
+        }
+        Err(e) => {
+            if s.dropped.is_none() {
+                log.warn(format_args!(
+                    "cannot open {}: {e}; its output is dropped until it can",
+                    s.name
+                ));
+                s.dropped = Some(0);
+            }
+            s.file = None;
+        }
+    }
+}
+
+/// Splices one chunk, up to the rotation size; false when the pipe is empty.
+fn splice_chunk(
+    s: &mut Stream,
+    settings: &Settings,
+    buf: &mut Vec<u8>,
+    dir: BorrowedFd<'_>,
+    log: &Log,
+) -> bool {
+    let Some(file) = &s.file else {
+        return copy_chunk(s, settings, buf, dir, log);
+    };
+    let room = if settings.max_size > 0 {
+        settings.max_size.saturating_sub(s.size)
+    } else {
+        u64::MAX
+    };
+    if room == 0 {
+        s.rotate_pending = true;
+        return copy_chunk(s, settings, buf, dir, log);
+    }
+    let len = room.min(CHUNK as u64) as usize;
+    // SAFETY: splice between two descriptors we own, offsets from the descriptors.
+    let n = unsafe {
+        libc::splice(
+            s.read.as_raw_fd(),
+            std::ptr::null_mut(),
+            file.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    };
+    if n > 0 {
+        s.size += n as u64;
+        return true;
+    }
+    if n == 0 {
+        return false;
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock => false,
+        io::ErrorKind::Interrupted => true,
+        // A full disk, or the file cannot take a splice: copying handles both.
+        _ => copy_chunk(s, settings, buf, dir, log),
+    }
+}
+
+/// Reads one chunk and writes it (timestamps, rotation at a line end, dropping while
+/// writes fail); false when the pipe is empty.
+fn copy_chunk(
+    s: &mut Stream,
+    settings: &Settings,
+    buf: &mut Vec<u8>,
+    dir: BorrowedFd<'_>,
+    log: &Log,
+) -> bool {
+    if s.file.is_none() {
+        // Try again with every chunk: the directory may be writable again.
+        reopen(s, dir, log);
+    }
+    buf.resize(CHUNK, 0);
+    let n = match s.read.read(buf) {
+        Ok(0) => return false,
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+        Err(_) => return false,
+    };
+    let data = &buf[..n];
+    let data = if settings.timestamps {
+        stamp(data, &mut s.at_line_start)
+    } else {
+        data.to_vec()
+    };
+    write_rotating(s, settings, &data, dir, log);
+    true
+}
+
+/// Prefixes every line start with the time.
+fn stamp(data: &[u8], at_line_start: &mut bool) -> Vec<u8> {
+    let ts = timestamp(std::time::SystemTime::now());
+    let mut out = Vec::with_capacity(data.len() + 64);
+    for &b in data {
+        if *at_line_start {
+            out.extend_from_slice(ts.as_bytes());
+        }
+        out.push(b);
+        *at_line_start = b == b'\n';
+    }
+    out
+}
+
+/// Writes `data`, rotating at the first line end once the file is past the size.
+fn write_rotating(
+    s: &mut Stream,
+    settings: &Settings,
+    data: &[u8],
+    dir: BorrowedFd<'_>,
+    log: &Log,
+) {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let past = settings.max_size > 0
+            && (s.rotate_pending || s.size + rest.len() as u64 > settings.max_size);
+        if !past {
+            write_or_drop(s, rest, log);
+            return;
+        }
+        // Fill up to the limit, then to the next line end, then rotate.
+        let room = settings.max_size.saturating_sub(s.size) as usize;
+        let search_from = room.min(rest.len());
+        let cut = match rest[search_from..].iter().position(|&b| b == b'\n') {
+            Some(p) => search_from + p + 1,
+            // No line end yet: a line longer than a chunk past the limit is cut.
+            None if s.size + rest.len() as u64 > settings.max_size + CHUNK as u64 => rest.len(),
+            None => {
+                write_or_drop(s, rest, log);
+                s.rotate_pending = true;
+                return;
+            }
+        };
+        write_or_drop(s, &rest[..cut], log);
+        rotate(s, settings, dir, log);
+        rest = &rest[cut..];
+    }
+}
+
+fn write_or_drop(s: &mut Stream, data: &[u8], log: &Log) {
+    let result = match &mut s.file {
+        Some(f) => f.write_all(data),
+        None => Err(io::Error::other("the file is not open")),
+    };
+    match result {
+        Ok(()) => {
+            s.size += data.len() as u64;
+            if let Some(lost) = s.dropped.take() {
+                log.notice(format_args!(
+                    "writing {} works again; {lost} bytes of output were lost",
+                    s.name
+                ));
+            }
+        }
+        Err(e) => {
+            if s.dropped.is_none() {
+                log.warn(format_args!(
+                    "cannot write {}: {e}; dropping the service's output until it can",
+                    s.name
+                ));
+            }
+            *s.dropped.get_or_insert(0) += data.len() as u64;
+        }
+    }
+    if let Some(&last) = data.last() {
+        s.at_line_start = last == b'\n';
+    }
+}
+
+/// `__stdout` → `__stdout.1` → ... → `__stdout.N`, the oldest removed, and a new file.
+fn rotate(s: &mut Stream, settings: &Settings, dir: BorrowedFd<'_>, log: &Log) {
+    s.rotate_pending = false;
+    let backups = settings.backups;
+    if backups == 0 {
+        if let Some(f) = &mut s.file {
+            if let Err(e) = f
+                .set_len(0)
+                .and_then(|_| f.seek(SeekFrom::Start(0)).map(|_| ()))
+            {
+                log.warn(format_args!("cannot truncate {}: {e}", s.name));
+            }
+        }
+        s.size = 0;
+        return;
+    }
+    let _ = unlinkat(
+        dir,
+        format!("{}.{backups}", s.name).as_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    for i in (1..backups).rev() {
+        let from = format!("{}.{i}", s.name);
+        let to = format!("{}.{}", s.name, i + 1);
+        match renameat(dir, from.as_str(), dir, to.as_str()) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => log.warn(format_args!("cannot rename {from} to {to}: {e}")),
+        }
+    }
+    let first = format!("{}.1", s.name);
+    if let Err(e) = renameat(dir, s.name, dir, first.as_str()) {
+        log.warn(format_args!("cannot rotate {}: {e}", s.name));
+    }
+    reopen(s, dir, log);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_every_line_start_across_chunks() {
+        let mut start = true;
+        let a = stamp(b"one\ntw", &mut start);
+        let b = stamp(b"o\nthree\n", &mut start);
+        let text = String::from_utf8(a).unwrap() + &String::from_utf8(b).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        for (l, word) in lines.iter().zip(["one", "two", "three"]) {
+            assert!(l.ends_with(word), "{l}");
+            assert_eq!(l.len(), 27 + word.len(), "{l}");
+        }
+        assert!(start);
+    }
+
+    #[test]
+    fn piped_only_when_needed() {
+        assert!(!Settings::default().piped());
+        assert!(
+            !Settings {
+                stderr_to_stdout: true,
+                ..Settings::default()
+            }
+            .piped()
+        );
+        assert!(
+            Settings {
+                max_size: 1,
+                ..Settings::default()
+            }
+            .piped()
+        );
+        assert!(
+            Settings {
+                timestamps: true,
+                ..Settings::default()
+            }
+            .piped()
+        );
+    }
+
+    fn setup(settings: Settings) -> (tempfile::TempDir, File, Output, Log) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = File::open(tmp.path()).unwrap();
+        let open = |n: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(tmp.path().join(n))
+                .unwrap()
+        };
+        let log = Log::new(open("log"), open("wf"));
+        (tmp, dir, Output::new(settings), log)
+    }
+
+    fn child_stdout(out: &mut Output, dir: &File, log: &Log) -> File {
+        match out.for_child(dir.as_fd(), log).unwrap() {
+            ChildFds::Pipes(o, _) => File::from(o.try_clone_to_owned().unwrap()),
+            ChildFds::Files(..) => panic!("expected pipes"),
+        }
+    }
+
+    #[test]
+    fn rotation_keeps_n_backups_and_cuts_at_line_ends() {
+        let settings = Settings {
+            max_size: 1000,
+            backups: 2,
+            ..Settings::default()
+        };
+        let (tmp, dir, mut out, log) = setup(settings);
+        let mut w = child_stdout(&mut out, &dir, &log);
+        let mut written = 0;
+        for i in 0..200 {
+            let line = format!("line {i:05} {}\n", "x".repeat(i % 37));
+            w.write_all(line.as_bytes()).unwrap();
+            written += 1;
+            out.drain(0, dir.as_fd(), &log);
+        }
+        let read = |n: &str| std::fs::read_to_string(tmp.path().join(n)).unwrap_or_default();
+        let (cur, one, two, three) = (
+            read("__stdout"),
+            read("__stdout.1"),
+            read("__stdout.2"),
+            read("__stdout.3"),
+        );
+        assert!(three.is_empty(), "only two backups");
+        for f in [&one, &two] {
+            assert!(
+                f.ends_with('\n') && f.len() as u64 >= 1000 && f.len() < 1100,
+                "{}",
+                f.len()
+            );
+        }
+        // The newest lines are all there, whole and in order.
+        let all: Vec<&str> = two.lines().chain(one.lines()).chain(cur.lines()).collect();
+        let last = all.last().unwrap();
+        assert!(last.starts_with("line 00199 "), "{last}");
+        for pair in all.windows(2) {
+            let n = |l: &str| l[5..10].parse::<u32>().unwrap();
+            assert_eq!(n(pair[0]) + 1, n(pair[1]));
+        }
+        assert!(all.len() < written);
+    }
+
+    #[test]
+    fn splice_moves_bytes_without_rotation() {
+        let (tmp, dir, mut out, log) = setup(Settings {
+            max_size: 1 << 30,
+            ..Settings::default()
+        });
+        let mut w = child_stdout(&mut out, &dir, &log);
+        let data = vec![b'a'; 300_000];
+        let writer = std::thread::spawn(move || w.write_all(&data).unwrap());
+        let mut got = 0;
+        while got < 300_000 {
+            out.drain(0, dir.as_fd(), &log);
+            got = std::fs::metadata(tmp.path().join("__stdout"))
+                .unwrap()
+                .len();
+        }
+        writer.join().unwrap();
+        assert_eq!(got, 300_000);
+    }
+
+    #[test]
+    fn reopen_follows_an_external_rotation() {
+        let (tmp, dir, mut out, log) = setup(Settings {
+            timestamps: true,
+            ..Settings::default()
+        });
+        let mut w = child_stdout(&mut out, &dir, &log);
+        w.write_all(b"before\n").unwrap();
+        out.drain(0, dir.as_fd(), &log);
+        std::fs::rename(tmp.path().join("__stdout"), tmp.path().join("moved")).unwrap();
+        out.reopen(dir.as_fd(), &log);
+        w.write_all(b"after\n").unwrap();
+        out.drain(0, dir.as_fd(), &log);
+        let moved = std::fs::read_to_string(tmp.path().join("moved")).unwrap();
+        let now = std::fs::read_to_string(tmp.path().join("__stdout")).unwrap();
+        assert!(
+            moved.ends_with(" before\n") && now.ends_with(" after\n"),
+            "{moved:?} {now:?}"
+        );
+    }
+}
