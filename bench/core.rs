@@ -25,6 +25,7 @@ struct Args {
     supervise: PathBuf,
     svc: PathBuf,
     idle_secs: u64,
+    log_mib: u64,
 }
 
 fn main() {
@@ -57,7 +58,7 @@ fn main() {
     let guard = Cleanup {
         sup,
         dir: dir.clone(),
-        work: work.clone(),
+        work: dir.clone(),
     };
 
     rows.push((
@@ -137,7 +138,119 @@ fn main() {
     }
 
     drop(guard);
+
+    // Log throughput: 1 GiB of 101-byte lines to stdout, straight into a file, then
+    // through supervise in each output mode; runs alternate, medians compared.
+    if args.log_mib > 0 {
+        let modes = [
+            ("direct (default)", ""),
+            (
+                "through supervise, rotated at 100M",
+                "log_max_size : 100M\nlog_backups : 2\n",
+            ),
+            (
+                "through supervise, timestamped",
+                "log_timestamps : yes\nlog_max_size : 100M\nlog_backups : 2\n",
+            ),
+        ];
+        let mut base = Vec::new();
+        let mut under: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+        for _ in 0..3 {
+            base.push(write_direct(&work, args.log_mib));
+            for (i, (_, conf)) in modes.iter().enumerate() {
+                under[i].push(write_under_supervise(
+                    &args.supervise,
+                    &work,
+                    args.log_mib,
+                    conf,
+                ));
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        let b = median(&mut base);
+        let mib = args.log_mib as f64;
+        rows.push((
+            format!("{} MiB to stdout, straight to a file (s)", args.log_mib),
+            format!("{b:.2} ({:.0} MiB/s)", mib / b),
+            "baseline".into(),
+        ));
+        for (i, (name, _)) in modes.iter().enumerate() {
+            let t = median(&mut under[i]);
+            rows.push((
+                format!("  same under supervise, {name}: ratio"),
+                format!("{:.2} ({:.0} MiB/s)", b / t, mib / t),
+                "≥ 0.8".into(),
+            ));
+        }
+    }
+    let _ = fs::remove_dir_all(&work);
     print_table(&rows);
+}
+
+/// The writer: 101-byte lines, `mib` MiB of them.
+fn writer_command(mib: u64) -> String {
+    format!(
+        "yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c {}",
+        mib << 20
+    )
+}
+
+/// Seconds for the writer with its stdout on a file.
+fn write_direct(work: &Path, mib: u64) -> f64 {
+    let out = work.join("direct.out");
+    let t0 = Instant::now();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} > {}", writer_command(mib), out.display()))
+        .status()
+        .expect("sh");
+    let t = t0.elapsed().as_secs_f64();
+    assert!(st.success());
+    let _ = fs::remove_file(out);
+    t
+}
+
+/// Seconds from starting supervise with the writer as its service to the writer's
+/// exit being recorded (all its output is in the files by then: supervise drains the
+/// pipes before it handles the exit).
+fn write_under_supervise(supervise: &Path, work: &Path, mib: u64, conf: &str) -> f64 {
+    let dir = work.join("status").join("logbench");
+    let _ = fs::remove_dir_all(&dir);
+    let conf_path = work.join("logbench.conf");
+    fs::write(&conf_path, format!("[global]\nrestart : never\n{conf}")).expect("config");
+    let t0 = Instant::now();
+    let ok = Command::new(supervise)
+        .current_dir(work)
+        .arg("-F")
+        .arg(&conf_path)
+        .args(["-p", "status/logbench", "-f", &writer_command(mib)])
+        .status()
+        .expect("supervise");
+    assert!(ok.success());
+    let sup: u32 = fs::read_to_string(dir.join("lock"))
+        .expect("lock")
+        .trim()
+        .parse()
+        .expect("pid");
+    let guard = Cleanup {
+        sup,
+        dir: dir.clone(),
+        work: dir.clone(),
+    };
+    let state = dir.join("state");
+    loop {
+        let text = fs::read_to_string(&state).unwrap_or_default();
+        if text.contains("\nlast_exit=") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let t = t0.elapsed().as_secs_f64();
+    drop(guard);
+    t
 }
 
 fn parse_args() -> Args {
@@ -145,6 +258,7 @@ fn parse_args() -> Args {
         supervise: PathBuf::from("target/release/supervise"),
         svc: PathBuf::from("target/release/svc"),
         idle_secs: 10,
+        log_mib: 1024,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -152,6 +266,7 @@ fn parse_args() -> Args {
             "--supervise" => a.supervise = it.next().expect("path").into(),
             "--svc" => a.svc = it.next().expect("path").into(),
             "--idle" => a.idle_secs = it.next().and_then(|s| s.parse().ok()).expect("seconds"),
+            "--log-mib" => a.log_mib = it.next().and_then(|s| s.parse().ok()).expect("MiB"),
             other => panic!("unknown argument {other}"),
         }
     }
