@@ -244,6 +244,21 @@ pub struct Child {
 }
 
 impl Child {
+    /// Waits up to `limit` for the child to exec or fail to; `Some` if it failed.
+    /// (The report pipe closes at a successful exec, or carries the failure.)
+    pub fn wait_exec(&mut self, limit: std::time::Duration) -> Option<StartFailure> {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(
+            self.report.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
+        match nix::poll::poll(&mut fds, ms) {
+            Ok(n) if n > 0 => self.failure(),
+            _ => None,
+        }
+    }
+
     /// Reads the failure report; call once the child has been reaped. `None` means
     /// the exec succeeded.
     pub fn failure(&mut self) -> Option<StartFailure> {

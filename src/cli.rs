@@ -40,6 +40,8 @@ supervises in the background, unless -n is given.
   -t SECS        exits at least SECS apart start the count N again at 1
   -n, --foreground
                  stay attached: do not daemonize (systemd, containers, tests)
+  --watch PATH   restart the service when PATH changes (a directory: anything
+                 under it); repeatable, adds to the config's watch key
   -v, --version  print the version
   -h, --help     print this help
 
@@ -92,6 +94,8 @@ pub struct Options {
     pub time_limit: Option<u64>,
     /// `-n`: do not daemonize.
     pub foreground: bool,
+    /// `--watch PATH`, repeatable: paths whose changes restart the service.
+    pub watch: Vec<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -138,6 +142,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut restart_script = None;
     let mut time_limit = None;
     let mut foreground = false;
+    let mut watch = Vec::new();
     let mut u_dir = false;
     while let Some(arg) = p.next()? {
         match arg {
@@ -165,6 +170,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 set_once(&mut time_limit, secs, "-t")?;
             }
             Short('n') | Long("foreground") => foreground = true,
+            Long("watch") => watch.push(PathBuf::from(p.value()?)),
             Short('v') | Long("version") => return Ok(Cli::Version),
             Short('h') | Long("help") => return Ok(Cli::Help),
             Value(first) if u_dir => {
@@ -201,6 +207,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         restart_script,
         time_limit,
         foreground,
+        watch,
     }))
 }
 
@@ -308,6 +315,11 @@ mod tests {
         assert_eq!(o.restart_script, Some(OsString::from("./r.sh")));
         assert_eq!(o.time_limit, Some(30));
         assert!(run(&["--foreground", "-p", "d", "-f", "x"]).foreground);
+        let o = run(&["--watch", "conf", "--watch=content/", "-p", "d", "-f", "x"]);
+        assert_eq!(
+            o.watch,
+            vec![PathBuf::from("conf"), PathBuf::from("content/")]
+        );
     }
 
     #[test]

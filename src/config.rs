@@ -113,7 +113,7 @@ pub fn parse(text: &str) -> Result<Vec<Section>, LineError> {
 
 /// Keys whose lines add up instead of overriding: in one section, and a service's
 /// section after `[global]` adds to it.
-pub const APPENDING_KEYS: &[&str] = &["alarm_mail", "env", "env_unset"];
+pub const APPENDING_KEYS: &[&str] = &["alarm_mail", "env", "env_unset", "watch", "watch_exclude"];
 
 /// The entries that apply to `service`, by the legacy rules, later ones winning.
 pub fn select(sections: &[Section], service: &str) -> Vec<Entry> {
@@ -249,6 +249,12 @@ pub struct Config {
     pub stderr_to_stdout: bool,
     /// Put a timestamp before every line of output.
     pub log_timestamps: bool,
+    /// Paths whose changes restart the service.
+    pub watch: Vec<PathBuf>,
+    /// Glob patterns of paths a watch ignores.
+    pub watch_exclude: Vec<String>,
+    /// How long a burst of changes must be quiet before the restart.
+    pub watch_debounce: Duration,
 }
 
 impl Default for Config {
@@ -285,6 +291,9 @@ impl Default for Config {
             log_backups: 5,
             stderr_to_stdout: false,
             log_timestamps: false,
+            watch: Vec::new(),
+            watch_exclude: Vec::new(),
+            watch_debounce: Duration::from_millis(300),
         }
     }
 }
@@ -330,6 +339,9 @@ pub const KEYS: &[&str] = &[
     "log_backups",
     "stderr_to_stdout",
     "log_timestamps",
+    "watch",
+    "watch_exclude",
+    "watch_debounce",
 ];
 
 /// Most phone numbers `alarm_gsm` takes, as in the legacy tool.
@@ -647,6 +659,9 @@ impl Config {
                 "log_backups" => c.log_backups = count(e)?,
                 "stderr_to_stdout" => c.stderr_to_stdout = boolean(e)?,
                 "log_timestamps" => c.log_timestamps = boolean(e)?,
+                "watch" => c.watch.extend(words(&e.value).map(PathBuf::from)),
+                "watch_exclude" => c.watch_exclude.extend(words(&e.value)),
+                "watch_debounce" => c.watch_debounce = fraction_seconds(e)?,
 
                 other => warnings.push(err(e.line, format!("unknown key {other:?} ignored"))),
             }
@@ -1007,7 +1022,7 @@ mod tests {
                     "give_up" => "exit",
                     "alarm_gsm" => "1",
                     "alarm_smtp_ca" | "alarm_sendmail" | "alarm_gsm_command" | "user" | "group"
-                    | "directory" | "env_unset" => "/x",
+                    | "directory" | "env_unset" | "watch" | "watch_exclude" => "/x",
                     "stop_signal" => "TERM",
                     "restart" => "on-failure",
                     "env" => "A=b",

@@ -51,3 +51,4 @@ pub mod status;
 pub mod statusdir;
 pub mod supervisor;
 pub mod svc;
+pub mod watch;

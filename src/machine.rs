@@ -77,6 +77,8 @@ pub enum Event {
     Timer,
     /// SIGTERM or SIGINT reached supervise: stop the service, then exit (as `dx`).
     Terminate,
+    /// A watched path changed.
+    Changed,
 }
 
 /// Who a signal goes to.
@@ -104,6 +106,9 @@ pub enum Effect {
     Reload,
     /// Supervise is done; exit with [`Machine::exit_code`].
     Exit,
+    /// A burst of changes settled and the service is being restarted for it (for the
+    /// log and the state file; the stop and start are their own effects).
+    ChangeRestart,
 }
 
 /// Timings the machine works with.
@@ -117,7 +122,13 @@ pub struct Timing {
     pub start_success: Duration,
     /// The longest backoff.
     pub backoff_max: Duration,
+    /// A burst of changes must be quiet this long before the restart.
+    pub debounce: Duration,
 }
+
+/// A burst of changes that never settles still restarts the service this long after
+/// it began.
+pub const BURST_LIMIT: Duration = Duration::from_secs(10);
 
 impl Default for Timing {
     fn default() -> Timing {
@@ -126,6 +137,7 @@ impl Default for Timing {
             stop_timeout: Duration::from_secs(10),
             start_success: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            debounce: Duration::from_millis(300),
         }
     }
 }
@@ -224,6 +236,10 @@ pub struct Machine {
     gave_up: Option<GaveUp>,
     /// The current backoff; zero when the last run lasted.
     backoff: Duration,
+    /// A burst of changes is under way: its first and latest event.
+    pending_change: Option<(Instant, Instant)>,
+    /// The service is being stopped to restart it for a change.
+    restart_after_stop: bool,
 }
 
 impl Machine {
@@ -247,6 +263,8 @@ impl Machine {
             script_count: None,
             gave_up: None,
             backoff: Duration::ZERO,
+            pending_change: None,
+            restart_after_stop: false,
         }
     }
 
@@ -322,11 +340,21 @@ impl Machine {
 
     /// The next moment at which [`Event::Timer`] must be fed, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        match self.phase {
+        let phase = match self.phase {
             Phase::Waiting { at, .. } => Some(at),
             Phase::Stopping { kill_at, .. } => kill_at,
             Phase::Down | Phase::Up { .. } => None,
+        };
+        match (phase, self.change_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
+    }
+
+    /// When the pending burst of changes counts as settled.
+    fn change_due(&self) -> Option<Instant> {
+        self.pending_change
+            .map(|(first, last)| (last + self.timing.debounce).min(first + BURST_LIMIT))
     }
 
     /// Applies one event and pushes what must be done onto `out`.
@@ -341,6 +369,7 @@ impl Machine {
                 self.on_letter(Letter::Down, now, out);
                 self.on_letter(Letter::Exit, now, out);
             }
+            Event::Changed => self.on_change(now),
         }
         if self.exit_when_down && self.pid().is_none() && !out.contains(&Effect::Exit) {
             out.push(Effect::Exit);
@@ -407,6 +436,8 @@ impl Machine {
     /// Repeating `d` repeats the signals but keeps the first deadline.
     fn stop(&mut self, now: Instant, out: &mut Vec<Effect>) {
         self.want = Want::Down;
+        self.restart_after_stop = false;
+        self.pending_change = None;
         match self.phase {
             Phase::Down => {}
             Phase::Waiting { .. } => self.phase = Phase::Down,
@@ -531,6 +562,7 @@ impl Machine {
         if self.pid() != Some(pid) {
             return;
         }
+        let for_change = std::mem::take(&mut self.restart_after_stop);
         let stopping = matches!(self.phase, Phase::Stopping { .. });
         let asked = stopping || self.expect_exit;
         self.last_exit = Some(how);
@@ -544,9 +576,51 @@ impl Machine {
             return;
         }
         match self.want {
+            Want::Up | Want::Once if for_change => self.schedule_start(now, out),
             Want::Up if asked => self.schedule_start(now, out),
             Want::Up => self.on_unasked_exit(how, now, out),
             Want::Down | Want::Once => {}
+        }
+    }
+
+    /// A watched path changed: note it; the restart waits for the burst to settle.
+    fn on_change(&mut self, now: Instant) {
+        if self.want == Want::Down || self.exit_when_down {
+            return;
+        }
+        let first = self.pending_change.map_or(now, |(first, _)| first);
+        self.pending_change = Some((first, now));
+    }
+
+    /// The burst settled: restart gracefully (stop signal, timeout, KILL, start), or
+    /// start at once what is only waiting for a backoff or cool-down.
+    fn restart_for_change(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        match self.phase {
+            Phase::Up { pid } => {
+                out.push(Effect::ChangeRestart);
+                self.send_stop(pid, out);
+                self.restart_after_stop = true;
+                self.phase = Phase::Stopping {
+                    pid,
+                    kill_at: Some(now + self.timing.stop_timeout),
+                };
+            }
+            Phase::Stopping { .. } => self.restart_after_stop = true,
+            Phase::Waiting {
+                why: Wait::Backoff | Wait::CoolDown,
+                ..
+            } => {
+                out.push(Effect::ChangeRestart);
+                self.tally.clear();
+                self.gave_up = None;
+                self.backoff = Duration::ZERO;
+                self.schedule_start(now, out);
+            }
+            Phase::Waiting {
+                why: Wait::Throttle,
+                ..
+            }
+            | Phase::Down => {}
         }
     }
 
@@ -627,6 +701,12 @@ impl Machine {
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if self.change_due().is_some_and(|due| due <= now) {
+            // One thing per timer: a deadline of the phase that is due too is still in
+            // the past at the next look, which comes at once.
+            self.pending_change = None;
+            return self.restart_for_change(now, out);
+        }
         match self.phase {
             Phase::Waiting { at, why } if at <= now => {
                 if why == Wait::CoolDown {
@@ -1524,5 +1604,109 @@ mod tests {
         for c in [1, 63, 65, 254, 256, -1] {
             assert!(!set.contains(c), "{c}");
         }
+    }
+
+    #[test]
+    fn a_burst_of_changes_restarts_once_after_it_settles() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        let ms = |n: u64| Duration::from_millis(n);
+        for i in 0..10 {
+            assert_eq!(step(&mut m, Event::Changed, t0 + ms(100 * i)), vec![]);
+        }
+        assert_eq!(
+            m.deadline(),
+            Some(t0 + ms(900 + 300)),
+            "300 ms after the last change"
+        );
+        assert_eq!(step(&mut m, Event::Timer, t0 + ms(1100)), vec![]);
+        let out = step(&mut m, Event::Timer, t0 + ms(1200));
+        let g = Target::Group(pid(10));
+        assert_eq!(
+            out,
+            vec![
+                Effect::ChangeRestart,
+                Effect::Signal(g, Signal::SIGTERM),
+                Effect::Signal(g, Signal::SIGCONT)
+            ]
+        );
+        assert_eq!(m.want(), Want::Up);
+        let out = step(
+            &mut m,
+            Event::Exited(
+                pid(10),
+                Exit::Signal {
+                    signal: 15,
+                    core: false,
+                },
+            ),
+            t0 + ms(1300),
+        );
+        assert_eq!(out, vec![Effect::Signal(g, Signal::SIGKILL), Effect::Spawn]);
+        assert_eq!(m.window_exits(), 0, "no crash");
+    }
+
+    #[test]
+    fn an_endless_burst_still_restarts_at_the_burst_limit() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        let mut t = t0;
+        while t < t0 + BURST_LIMIT {
+            step(&mut m, Event::Changed, t);
+            t += Duration::from_millis(100);
+        }
+        assert_eq!(m.deadline(), Some(t0 + BURST_LIMIT));
+    }
+
+    #[test]
+    fn changes_do_not_start_a_service_wanted_down() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Down), t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0);
+        step(&mut m, Event::Changed, t0 + SEC);
+        assert_eq!(m.deadline(), None);
+        assert_eq!(step(&mut m, Event::Timer, t0 + 5 * SEC), vec![]);
+        assert_eq!(m.phase(), Phase::Down);
+    }
+
+    #[test]
+    fn down_cancels_a_pending_change_restart() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Changed, t0);
+        step(&mut m, Event::Letter(Letter::Down), t0 + SEC / 10);
+        let out = step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + SEC);
+        assert!(!out.contains(&Effect::Spawn));
+        assert_eq!(m.deadline(), None);
+    }
+
+    #[test]
+    fn a_change_ends_a_backoff() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(Timing::default(), Policy::default());
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + SEC / 10);
+        assert!(matches!(
+            m.phase(),
+            Phase::Waiting {
+                why: Wait::Backoff,
+                ..
+            }
+        ));
+        step(&mut m, Event::Changed, t0 + SEC / 2);
+        let out = step(
+            &mut m,
+            Event::Timer,
+            t0 + SEC / 2 + Duration::from_millis(300),
+        );
+        assert_eq!(out, vec![Effect::ChangeRestart]);
+        assert_eq!(m.backoff(), Duration::ZERO);
+        assert_eq!(
+            m.deadline(),
+            Some(t0 + SEC),
+            "the one-second throttle still holds"
+        );
     }
 }

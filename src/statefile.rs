@@ -25,6 +25,8 @@
 //! | `window_exits` | exits in the current crash window (only with alarms on) |
 //! | `gave_up` | why supervise stopped restarting it, while that holds |
 //! | `backoff` | the current backoff delay in seconds, while the service keeps dying young |
+//! | `watch` | a watched path; one line per path |
+//! | `watch_restart_time`, `watch_restart_path` | the last restart for a change: when, and the path that changed |
 
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -119,6 +121,10 @@ pub struct Record {
     pub gave_up: Option<String>,
     /// The current backoff delay, while the service keeps dying young.
     pub backoff: Option<Duration>,
+    /// Watched paths.
+    pub watch: Vec<String>,
+    /// The last restart for a change: when, and the path.
+    pub watch_restart: Option<(SystemTime, String)>,
 }
 
 /// Why a state file could not be read.
@@ -220,6 +226,13 @@ pub fn encode(r: &Record) -> String {
         }
         if let Some(b) = r.backoff {
             writeln!(s, "backoff={}", format_time(UNIX_EPOCH + b))?;
+        }
+        for w in &r.watch {
+            writeln!(s, "watch={}", escape(w))?;
+        }
+        if let Some((t, p)) = &r.watch_restart {
+            writeln!(s, "watch_restart_time={}", format_time(*t))?;
+            writeln!(s, "watch_restart_path={}", escape(p))?;
         }
         Ok(())
     })();
@@ -323,6 +336,15 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
         },
         gave_up: get("gave_up").map(|(_, v)| unescape(v)),
         backoff: time("backoff")?.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default()),
+        watch: fields
+            .iter()
+            .filter(|(_, k, _)| *k == "watch")
+            .map(|(_, _, v)| unescape(v))
+            .collect(),
+        watch_restart: match (time("watch_restart_time")?, get("watch_restart_path")) {
+            (Some(t), Some((_, p))) => Some((t, unescape(p))),
+            _ => None,
+        },
     })
 }
 
@@ -352,6 +374,11 @@ mod tests {
             window_exits: Some(2),
             gave_up: Some("gave up after 3 restarts in 2 seconds (max_tries)".into()),
             backoff: Some(Duration::from_secs(4)),
+            watch: vec!["/srv/content".into(), "/etc/app.conf".into()],
+            watch_restart: Some((
+                UNIX_EPOCH + Duration::new(1_795_255_100, 0),
+                "/srv/content/a b".into(),
+            )),
         }
     }
 

@@ -38,6 +38,7 @@ use crate::proc;
 use crate::statefile::{self, LastExit, Record};
 use crate::status::{self, Status, Tai64n};
 use crate::statusdir::{StatusDir, names};
+use crate::watch::Watch;
 
 /// A start-up failure: the message for stderr and the exit code.
 #[derive(Debug)]
@@ -91,7 +92,10 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
             return f.code;
         }
     };
-    sup.start();
+    if let Err(f) = sup.start() {
+        eprintln!("supervise: {}", f.message);
+        return f.code;
+    }
     if let Some(r) = readiness {
         if let Err(e) = r.ready() {
             sup.log
@@ -160,6 +164,7 @@ const MAX_STREAMS: usize = 2;
 struct Ready {
     signals: bool,
     control: bool,
+    watch: bool,
     /// Bit i: output stream i has data.
     streams: u8,
 }
@@ -167,6 +172,42 @@ struct Ready {
 impl Ready {
     fn streams(self) -> impl Iterator<Item = usize> {
         (0..MAX_STREAMS).filter(move |i| self.streams & (1 << i) != 0)
+    }
+}
+
+/// The watcher for the command line's and the config's paths; an unchanged set keeps
+/// the one in force (and its state), no path means none.
+fn start_watch(
+    cli: &[std::path::PathBuf],
+    cfg: &Config,
+    old: Option<Watch>,
+    status_dir: &std::path::Path,
+    log: &Log,
+) -> Option<Watch> {
+    let paths: Vec<std::path::PathBuf> = cli.iter().chain(&cfg.watch).cloned().collect();
+    if paths.is_empty() {
+        return None;
+    }
+    if let Some(w) = old {
+        if w.configured(&paths, &cfg.watch_exclude) {
+            return Some(w);
+        }
+    }
+    match Watch::new(&paths, &cfg.watch_exclude, Some(status_dir), log) {
+        Ok(w) => {
+            log.notice(format_args!(
+                "watch: {} paths, {} inotify watches",
+                paths.len(),
+                w.watches()
+            ));
+            Some(w)
+        }
+        Err(e) => {
+            log.warn(format_args!(
+                "watch: cannot start inotify: {e}; changes go unseen"
+            ));
+            None
+        }
     }
 }
 
@@ -207,6 +248,7 @@ fn settings(
         stop_timeout: cfg.stop_timeout,
         start_success: cfg.start_success,
         backoff_max: cfg.backoff_max,
+        debounce: cfg.watch_debounce,
         ..Timing::default()
     };
     let policy = Policy {
@@ -253,6 +295,14 @@ pub struct Supervisor {
     alarm_helper: Option<Program>,
     /// The service's stdout and stderr.
     output: Output,
+    /// `--watch` paths from the command line (the config adds its own).
+    cli_watch: Vec<std::path::PathBuf>,
+    /// The watcher, when something is watched.
+    watch: Option<Watch>,
+    /// The latest path a watch saw change.
+    last_change: Option<std::path::PathBuf>,
+    /// The last restart for a change: when, and the path.
+    watch_restart: Option<(SystemTime, String)>,
     clock: Clock,
     since: SystemTime,
     pid_start: Option<u64>,
@@ -309,6 +359,7 @@ impl Supervisor {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "localhost".into());
         let clock = Clock::now();
+        let watch = start_watch(&opts.watch, &loaded.config, None, &abs_dir, &log);
         Ok(Supervisor {
             dir,
             log,
@@ -329,6 +380,10 @@ impl Supervisor {
             host,
             config_path: opts.config.clone(),
             output: Output::new(output_settings(&loaded.config)),
+            watch,
+            cli_watch: opts.watch.clone(),
+            last_change: None,
+            watch_restart: None,
             config: loaded.config,
             restart_script,
             time_limit,
@@ -346,7 +401,10 @@ impl Supervisor {
     }
 
     /// Wants the service up and starts it.
-    pub fn start(&mut self) {
+    /// Wants the service up, starts it, and waits (a second at most) for its exec: a
+    /// program that cannot be exec'd is reported to the caller like every other
+    /// start-up error, instead of being retried in the background for ever.
+    pub fn start(&mut self) -> Result<(), Fatal> {
         self.log.notice(format_args!(
             "supervise pid {} supervising {}: {}",
             std::process::id(),
@@ -354,6 +412,31 @@ impl Supervisor {
             self.command
         ));
         self.dispatch(Event::Letter(Letter::Up));
+        self.publish();
+        let failure = self
+            .child
+            .as_mut()
+            .and_then(|c| c.wait_exec(std::time::Duration::from_secs(1)));
+        if let Some(f) = failure {
+            let message = format!("cannot start {}: {f}", self.spec.path().display());
+            self.log.fatal(&message);
+            self.stop_for_good();
+            return Err(fatal(EXIT_USAGE, message));
+        }
+        Ok(())
+    }
+
+    /// Leaves nothing behind after a failed start: the child is reaped and the status
+    /// says down, wanted down.
+    fn stop_for_good(&mut self) {
+        self.dispatch(Event::Letter(Letter::Down));
+        if let Some(c) = self.child.take() {
+            let mut raw = 0;
+            // SAFETY: waiting for our own child, which has already failed.
+            unsafe { libc::waitpid(c.pid.as_raw(), &mut raw, 0) };
+            let how = Exit::from_wait_status(raw).unwrap_or(Exit::Code(127));
+            self.dispatch(Event::Exited(c.pid, how));
+        }
         self.publish();
     }
 
@@ -378,6 +461,9 @@ impl Supervisor {
             }
             if ready.control && !self.exit {
                 self.on_control();
+            }
+            if ready.watch && !self.exit {
+                self.on_watch();
             }
             if self
                 .machine
@@ -409,9 +495,14 @@ impl Supervisor {
 
     /// Blocks until a descriptor is ready or the deadline passes.
     fn wait(&self) -> nix::Result<Ready> {
-        let mut fds = Vec::with_capacity(2 + MAX_STREAMS);
+        let mut fds = Vec::with_capacity(3 + MAX_STREAMS);
         fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
         fds.push(PollFd::new(self.dir.control(), PollFlags::POLLIN));
+        let watch_at = fds.len();
+        if let Some(w) = &self.watch {
+            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
+        }
+        let streams_at = fds.len();
         fds.extend(
             self.output
                 .poll_fds()
@@ -422,9 +513,14 @@ impl Supervisor {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
                 control: ready(&fds[1]),
-                streams: fds[2..].iter().enumerate().fold(0, |bits, (i, f)| {
-                    if ready(f) { bits | 1 << i } else { bits }
-                }),
+                watch: streams_at > watch_at && ready(&fds[watch_at]),
+                streams: fds[streams_at..]
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        0,
+                        |bits, (i, f)| if ready(f) { bits | 1 << i } else { bits },
+                    ),
             }),
             Err(Errno::EINTR) => Ok(Ready::default()),
             Err(e) => Err(e),
@@ -491,6 +587,17 @@ impl Supervisor {
         }
     }
 
+    /// Reads the watcher; a relevant change starts or extends the debounce.
+    fn on_watch(&mut self) {
+        let Some(w) = &mut self.watch else {
+            return;
+        };
+        if let Some(path) = w.read(&self.log) {
+            self.last_change = Some(path);
+            self.dispatch(Event::Changed);
+        }
+    }
+
     /// Reads and applies control letters, in order.
     fn on_control(&mut self) {
         let mut buf = [0u8; 1024];
@@ -533,6 +640,16 @@ impl Supervisor {
                 Effect::Alarm(a) => self.send_alarm(a),
                 Effect::RestartScript(n) => self.run_restart_script(n),
                 Effect::Reload => self.reload(),
+                Effect::ChangeRestart => {
+                    let what = self
+                        .last_change
+                        .as_ref()
+                        .map_or_else(|| "a watched path".to_owned(), |p| p.display().to_string());
+                    self.log.notice(format_args!(
+                        "watch: {what} changed: restarting the service"
+                    ));
+                    self.watch_restart = Some((SystemTime::now(), what));
+                }
                 Effect::Exit => self.exit = true,
             }
         }
@@ -599,6 +716,13 @@ impl Supervisor {
         match prepared {
             Ok((loaded, launch)) => {
                 self.spec = Spec::for_launch(&launch);
+                self.watch = start_watch(
+                    &self.cli_watch,
+                    &loaded.config,
+                    self.watch.take(),
+                    &self.abs_dir,
+                    &self.log,
+                );
                 self.output.configure(output_settings(&loaded.config));
                 self.output.reopen(self.dir.fd(), &self.log);
                 for w in &loaded.warnings {
@@ -850,6 +974,12 @@ impl Supervisor {
                 .then(|| self.machine.window_exits() as u64),
             gave_up: self.machine.gave_up().map(|g| describe_give_up(&g)),
             backoff: (!self.machine.backoff().is_zero()).then(|| self.machine.backoff()),
+            watch: self
+                .watch
+                .as_ref()
+                .map(|w| w.paths().map(|p| p.display().to_string()).collect())
+                .unwrap_or_default(),
+            watch_restart: self.watch_restart.clone(),
         }
     }
 }

@@ -120,6 +120,8 @@ fn only_supervise_holds_the_lock_and_the_service_has_only_stdio() {
     let sb = Sandbox::new();
     let sup = sb.start("app", "sleep 1000");
     let pid = sup.wait_pid();
+    // The pid is in status as soon as the fork is done; the exec follows.
+    wait_until("the exec", || comm(pid) == "sleep");
     assert_eq!(open_fds(pid), vec![0, 1, 2]);
     let link = |fd: u32| fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
     assert_eq!(link(0), std::path::Path::new("/dev/null"));
@@ -148,6 +150,7 @@ fn the_service_gets_a_clean_process_state() {
     let sb = Sandbox::new();
     let sup = sb.start("app", "sleep 1000");
     let pid = sup.wait_pid();
+    wait_until("the exec", || comm(pid) == "sleep");
     assert_eq!(
         proc_status_field(pid, "SigBlk").as_deref(),
         Some("0000000000000000")
@@ -519,6 +522,31 @@ fn a_command_that_does_not_exist_is_refused_before_daemonizing() {
         );
     }
     assert!(!sb.dir("app").join("lock").exists(), "nothing was set up");
+}
+
+#[test]
+fn a_program_that_cannot_be_execd_is_refused_at_start() {
+    let sb = Sandbox::new();
+    // Executable, but neither a binary nor a script: execve says ENOEXEC.
+    let bad = sb.path().join("not-a-program");
+    fs::write(&bad, "just text\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
+    for foreground in [false, true] {
+        let out = run_bounded({
+            let mut c = sb.command();
+            if foreground {
+                c.arg("-n");
+            }
+            c.args(["-p", "status/app", "-f"]).arg(&bad);
+            c
+        });
+        assert_eq!(out.status.code(), Some(100), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("exec failed: Exec format error"), "{err}");
+        let st = read_status(&sb.dir("app")).unwrap();
+        assert_eq!((st.pid, st.want), (0, Want::Down));
+    }
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub struct View {
     pub gave_up: Option<String>,
     /// The current backoff delay.
     pub backoff: Option<Duration>,
+    /// Watched paths.
+    pub watch: Vec<String>,
+    /// The last restart for a change: when, and the path.
+    pub watch_restart: Option<(SystemTime, String)>,
 }
 
 /// Reads a status directory into a view.
@@ -100,6 +104,8 @@ pub fn inspect(dir: &Path) -> Result<View, Problem> {
         window_exits: state.as_ref().and_then(|r| r.window_exits),
         gave_up: state.as_ref().and_then(|r| r.gave_up.clone()),
         backoff: state.as_ref().and_then(|r| r.backoff),
+        watch: state.as_ref().map(|r| r.watch.clone()).unwrap_or_default(),
+        watch_restart: state.as_ref().and_then(|r| r.watch_restart.clone()),
     })
 }
 
@@ -192,6 +198,16 @@ pub fn line(v: &View, now: SystemTime) -> String {
         }
         _ => {}
     }
+    if !v.watch.is_empty() {
+        let _ = write!(s, ", watching {}", v.watch.join(" "));
+        if let Some((t, p)) = &v.watch_restart {
+            let _ = write!(
+                s,
+                ", restarted for a change {} seconds ago ({p})",
+                secs_between(*t, now) as u64
+            );
+        }
+    }
     if let Some(e) = &v.state_error {
         let _ = write!(s, " (state file unreadable: {e})");
     }
@@ -280,6 +296,29 @@ pub fn json(v: &View, now: SystemTime) -> String {
         (
             "backoff_seconds",
             json_opt(v.backoff.map(|b| json_secs(b.as_secs_f64()))),
+        ),
+        (
+            "watch",
+            format!(
+                "[{}]",
+                v.watch
+                    .iter()
+                    .map(|w| json_str(w))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ),
+        (
+            "watch_restart_seconds_ago",
+            json_opt(
+                v.watch_restart
+                    .as_ref()
+                    .map(|(t, _)| json_secs(secs_between(*t, now))),
+            ),
+        ),
+        (
+            "watch_restart_path",
+            json_opt(v.watch_restart.as_ref().map(|(_, p)| json_str(p))),
         ),
         ("error", json_opt(v.state_error.as_deref().map(json_str))),
     ];
@@ -453,6 +492,8 @@ mod tests {
             window_exits: None,
             gave_up: None,
             backoff: None,
+            watch: Vec::new(),
+            watch_restart: None,
         }
     }
 
