@@ -26,6 +26,7 @@ struct Args {
     svc: PathBuf,
     idle_secs: u64,
     log_mib: u64,
+    watch: bool,
 }
 
 fn main() {
@@ -138,6 +139,83 @@ fn main() {
     }
 
     drop(guard);
+
+    // Watch: idle cost with a 10 000-file tree watched, and file write → new pid.
+    if args.watch {
+        let tree = work.join("tree");
+        for d in 0..100 {
+            let sub = tree.join(format!("d{d:03}"));
+            fs::create_dir_all(&sub).expect("tree");
+            for f in 0..100 {
+                fs::write(sub.join(format!("f{f:03}")), b"x").expect("file");
+            }
+        }
+        for (label, debounce) in [("default 0.3 s debounce", "0.3"), ("watch_debounce 0", "0")] {
+            let conf = work.join("watch.conf");
+            fs::write(
+                &conf,
+                format!(
+                    "[global]\nwatch : {}\nwatch_debounce : {debounce}\n",
+                    tree.display()
+                ),
+            )
+            .expect("config");
+            let dir = work.join("status").join("watchbench");
+            let ok = Command::new(&args.supervise)
+                .current_dir(&work)
+                .arg("-F")
+                .arg(&conf)
+                .args(["-p", "status/watchbench", "-f", "sleep 100000"])
+                .status()
+                .expect("supervise");
+            assert!(ok.success());
+            let sup: u32 = fs::read_to_string(dir.join("lock"))
+                .expect("lock")
+                .trim()
+                .parse()
+                .expect("pid");
+            let guard = Cleanup {
+                sup,
+                dir: dir.clone(),
+                work: dir.clone(),
+            };
+            if debounce != "0" {
+                std::thread::sleep(Duration::from_secs(1));
+                let (ctx0, cpu0) = (ctx_switches(sup), cpu_ticks(sup));
+                std::thread::sleep(Duration::from_secs(args.idle_secs));
+                let (ctx1, cpu1) = (ctx_switches(sup), cpu_ticks(sup));
+                let syscalls = strace_count(sup, args.idle_secs);
+                rows.push((
+                    format!(
+                        "idle with a 10 000-file tree watched, {} s: syscalls / wakeups / ticks",
+                        args.idle_secs
+                    ),
+                    format!(
+                        "{} / {} / {}",
+                        syscalls.map_or("-".into(), |n| n.to_string()),
+                        ctx1.saturating_sub(ctx0),
+                        cpu1.saturating_sub(cpu0)
+                    ),
+                    "0 / 0 / 0".into(),
+                ));
+            }
+            let mut lat = Vec::new();
+            for i in 0..RUNS {
+                let old = wait_settled(&dir);
+                let t0 = Instant::now();
+                fs::write(tree.join(format!("d{:03}/f{:03}", i % 100, i)), b"changed")
+                    .expect("write");
+                let (_, s) = poll_new_pid(sup, &dir, old, t0);
+                lat.push(s);
+            }
+            rows.push((
+                format!("file write → new pid in status (ms), {label}"),
+                summary(&mut lat),
+                "-".into(),
+            ));
+            drop(guard);
+        }
+    }
 
     // Log throughput: 1 GiB of 101-byte lines to stdout, straight into a file, then
     // through supervise in each output mode; runs alternate, medians compared.
@@ -259,6 +337,7 @@ fn parse_args() -> Args {
         svc: PathBuf::from("target/release/svc"),
         idle_secs: 10,
         log_mib: 1024,
+        watch: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -267,6 +346,7 @@ fn parse_args() -> Args {
             "--svc" => a.svc = it.next().expect("path").into(),
             "--idle" => a.idle_secs = it.next().and_then(|s| s.parse().ok()).expect("seconds"),
             "--log-mib" => a.log_mib = it.next().and_then(|s| s.parse().ok()).expect("MiB"),
+            "--no-watch" => a.watch = false,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -351,7 +431,12 @@ fn poll_new_pid(sup: u32, dir: &Path, old: u32, t0: Instant) -> (f64, f64) {
         if stat.is_none() && read_pid(dir).is_some_and(|p| p != 0 && p != old) {
             stat = Some(t0.elapsed());
         }
-        assert!(Instant::now() < give_up, "no new pid within 5 s");
+        assert!(
+            Instant::now() < give_up,
+            "no new pid within 5 s; {}:\n{}",
+            dir.display(),
+            fs::read_to_string(dir.join("supervise.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_micros(50));
     }
     let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
