@@ -86,8 +86,13 @@ pub enum Event {
 pub enum Target {
     /// The service's main process.
     Process(Pid),
-    /// Its whole process group (it leads one: the pgid is its pid).
+    /// Its whole process group (it leads one: the pgid is its pid). Its main process
+    /// is alive and not reaped, so if the group does not exist yet (the child has not
+    /// reached `setsid`), the signal goes to the process itself.
     Group(Pid),
+    /// What is left of the group of a main process that has exited and been reaped:
+    /// the group only, never a pid that may have been reused.
+    Leftovers(Pid),
 }
 
 /// Something the event loop must do.
@@ -238,6 +243,9 @@ pub struct Machine {
     backoff: Duration,
     /// A burst of changes is under way: its first and latest event.
     pending_change: Option<(Instant, Instant)>,
+    /// The group of the last main process that exited on its own, sent the stop
+    /// signal, and when it gets KILL if anything of it is left.
+    leftovers: Option<(Pid, Instant)>,
     /// The service is being stopped to restart it for a change.
     restart_after_stop: bool,
 }
@@ -264,6 +272,7 @@ impl Machine {
             gave_up: None,
             backoff: Duration::ZERO,
             pending_change: None,
+            leftovers: None,
             restart_after_stop: false,
         }
     }
@@ -345,10 +354,10 @@ impl Machine {
             Phase::Stopping { kill_at, .. } => kill_at,
             Phase::Down | Phase::Up { .. } => None,
         };
-        match (phase, self.change_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [phase, self.change_due(), self.leftovers.map(|(_, at)| at)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// When the pending burst of changes counts as settled.
@@ -568,10 +577,7 @@ impl Machine {
         self.last_exit = Some(how);
         self.paused = false;
         self.phase = Phase::Down;
-        if stopping {
-            // Whatever of its group ignored the stop signal goes now.
-            out.push(Effect::Signal(Target::Group(pid), Signal::SIGKILL));
-        }
+        self.clean_up_group(pid, stopping, now, out);
         if self.exit_when_down {
             return;
         }
@@ -622,6 +628,27 @@ impl Machine {
             }
             | Phase::Down => {}
         }
+    }
+
+    /// Nothing the service started outlives it. After a stop, what ignored the stop
+    /// signal had its time and gets KILL now; after any other exit (a crash, `k`), the
+    /// rest of the group gets the stop signal, and KILL after the stop timeout, while
+    /// the new instance starts: the old children never run beside the new ones for
+    /// longer than that.
+    fn clean_up_group(&mut self, pid: Pid, stopped: bool, now: Instant, out: &mut Vec<Effect>) {
+        if stopped {
+            out.push(Effect::Signal(Target::Leftovers(pid), Signal::SIGKILL));
+            return;
+        }
+        if let Some((older, _)) = self.leftovers.take() {
+            out.push(Effect::Signal(Target::Leftovers(older), Signal::SIGKILL));
+        }
+        out.push(Effect::Signal(
+            Target::Leftovers(pid),
+            self.policy.stop_signal,
+        ));
+        out.push(Effect::Signal(Target::Leftovers(pid), Signal::SIGCONT));
+        self.leftovers = Some((pid, now + self.timing.stop_timeout));
     }
 
     /// An exit nobody asked for, of a service wanted up: the restart policy decides
@@ -701,6 +728,12 @@ impl Machine {
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if let Some((pgid, at)) = self.leftovers {
+            if at <= now {
+                self.leftovers = None;
+                out.push(Effect::Signal(Target::Leftovers(pgid), Signal::SIGKILL));
+            }
+        }
         if self.change_due().is_some_and(|due| due <= now) {
             // One thing per timer: a deadline of the phase that is due too is still in
             // the past at the next look, which comes at once.
@@ -758,7 +791,17 @@ mod tests {
         m
     }
 
+    /// Feeds an event; returns the effects, leaving out the clean-up of an exited
+    /// group's leftovers (tested on its own, with [`step_all`]).
     fn step(m: &mut Machine, e: Event, now: Instant) -> Vec<Effect> {
+        step_all(m, e, now)
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::Signal(Target::Leftovers(_), _)))
+            .collect()
+    }
+
+    /// Feeds an event; returns every effect.
+    fn step_all(m: &mut Machine, e: Event, now: Instant) -> Vec<Effect> {
         let mut out = Vec::new();
         m.handle(e, now, &mut out);
         out
@@ -1004,11 +1047,7 @@ mod tests {
             ),
             t0 + 11 * SEC,
         );
-        assert_eq!(
-            out,
-            vec![Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL)],
-            "stragglers of the group go with it"
-        );
+        assert_eq!(out, vec![]);
         assert_eq!(m.phase(), Phase::Down);
     }
 
@@ -1032,13 +1071,7 @@ mod tests {
             vec![]
         );
         let out = step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + 3 * SEC);
-        assert_eq!(
-            out,
-            vec![
-                Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL),
-                Effect::Spawn
-            ]
-        );
+        assert_eq!(out, vec![Effect::Spawn]);
     }
 
     #[test]
@@ -1103,13 +1136,7 @@ mod tests {
             ),
             t0,
         );
-        assert_eq!(
-            out,
-            vec![
-                Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL),
-                Effect::Exit
-            ]
-        );
+        assert_eq!(out, vec![Effect::Exit]);
     }
 
     #[test]
@@ -1642,7 +1669,7 @@ mod tests {
             ),
             t0 + ms(1300),
         );
-        assert_eq!(out, vec![Effect::Signal(g, Signal::SIGKILL), Effect::Spawn]);
+        assert_eq!(out, vec![Effect::Spawn]);
         assert_eq!(m.window_exits(), 0, "no crash");
     }
 
@@ -1707,6 +1734,47 @@ mod tests {
             m.deadline(),
             Some(t0 + SEC),
             "the one-second throttle still holds"
+        );
+    }
+
+    #[test]
+    fn the_group_of_an_exited_service_is_cleaned_up() {
+        let t0 = Instant::now();
+        let l = Target::Leftovers(pid(10));
+        // After a stop: KILL at once, the leftovers had their time.
+        let mut m = running(t0);
+        step(&mut m, Event::Letter(Letter::Down), t0);
+        let out = step_all(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + SEC);
+        assert_eq!(out, vec![Effect::Signal(l, Signal::SIGKILL)]);
+        // After a crash: the stop signal now, KILL after the stop timeout, and the new
+        // instance starts meanwhile.
+        let mut m = running(t0);
+        let out = step_all(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + 2 * SEC);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Signal(l, Signal::SIGTERM),
+                Effect::Signal(l, Signal::SIGCONT),
+                Effect::Spawn
+            ]
+        );
+        step(&mut m, Event::Spawned(pid(11)), t0 + 2 * SEC);
+        assert_eq!(m.deadline(), Some(t0 + 12 * SEC));
+        assert_eq!(step_all(&mut m, Event::Timer, t0 + 11 * SEC), vec![]);
+        assert_eq!(
+            step_all(&mut m, Event::Timer, t0 + 12 * SEC),
+            vec![Effect::Signal(l, Signal::SIGKILL)]
+        );
+        assert_eq!(m.deadline(), None);
+        // A second exit before that deadline: the older leftovers get KILL at once.
+        let mut m = running(t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + 2 * SEC);
+        step(&mut m, Event::Spawned(pid(11)), t0 + 2 * SEC);
+        let out = step_all(&mut m, Event::Exited(pid(11), Exit::Code(1)), t0 + 4 * SEC);
+        assert_eq!(out[0], Effect::Signal(l, Signal::SIGKILL));
+        assert_eq!(
+            out[1],
+            Effect::Signal(Target::Leftovers(pid(11)), Signal::SIGTERM)
         );
     }
 }

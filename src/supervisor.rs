@@ -692,11 +692,18 @@ impl Supervisor {
     }
 
     fn signal(&self, target: Target, sig: Signal) {
-        let (raw, who) = match target {
-            Target::Process(pid) => (pid, format!("pid {pid}")),
-            Target::Group(pid) => (Pid::from_raw(-pid.as_raw()), format!("process group {pid}")),
+        let kill = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), sig);
+        let (result, who) = match target {
+            Target::Process(pid) => (kill(pid.as_raw()), format!("pid {pid}")),
+            // Right after the fork the child may not have made its group yet: then the
+            // process itself gets the signal, blocked until it unblocks signals.
+            Target::Group(pid) => match kill(-pid.as_raw()) {
+                Err(Errno::ESRCH) => (kill(pid.as_raw()), format!("pid {pid}")),
+                other => (other, format!("process group {pid}")),
+            },
+            Target::Leftovers(pgid) => (kill(-pgid.as_raw()), format!("process group {pgid}")),
         };
-        match nix::sys::signal::kill(raw, sig) {
+        match result {
             Ok(()) => {}
             // Gone already (the process is not reaped yet, or the group is empty).
             Err(Errno::ESRCH) => {}

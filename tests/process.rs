@@ -507,3 +507,34 @@ fn a_full_disk_drops_output_and_recovers() {
     kill(pid, libc::SIGKILL);
     sup.wait_new_pid(pid);
 }
+
+#[test]
+fn a_restart_leaves_no_second_copy_of_what_the_service_started() {
+    let sb = Sandbox::new();
+    // The shell stays as the service (a list), with sleep as its child.
+    let sup = sb.start("app", "sleep 7771; true");
+    let pid = sup.wait_pid();
+    wait_until("the sleep", || group_members(pid).len() >= 2);
+    let sleeper = group_members(pid).into_iter().find(|&p| p != pid).unwrap();
+    wait_until("past the throttle", || {
+        sup.status().is_some_and(|s| {
+            s.since.to_system_time().elapsed().unwrap_or_default() > Duration::from_millis(1100)
+        })
+    });
+    sup.send("k");
+    let new = sup.wait_new_pid(pid);
+    wait_until("the old sleep to be stopped", || !alive(sleeper));
+    wait_until("the new sleep", || group_members(new).len() >= 2);
+    let copies = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x007771"))
+                && e.file_name()
+                    .to_str()
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(alive)
+        })
+        .count();
+    assert_eq!(copies, 1, "exactly one sleep 7771");
+}
