@@ -89,18 +89,24 @@ pub fn prepare_with(
             groups: Vec::new(),
         }),
     };
-    if let Some(ids) = &ids {
-        let same = ids.uid == Uid::effective().as_raw() && ids.gid == Gid::effective().as_raw();
-        if !root && !same {
-            return Err(format!(
-                "cannot run the service as {}: supervise is not running as root",
-                cfg.user
-                    .as_deref()
-                    .or(cfg.group.as_deref())
-                    .unwrap_or("another user")
-            ));
+    // Without root, asking for the user and group supervise already runs as is fine
+    // (and needs no switching: setgroups would fail); anything else is not possible.
+    let ids = match ids {
+        Some(i) if !root => {
+            if i.uid == Uid::effective().as_raw() && i.gid == Gid::effective().as_raw() {
+                None
+            } else {
+                return Err(format!(
+                    "cannot run the service as {}: supervise is not running as root",
+                    cfg.user
+                        .as_deref()
+                        .or(cfg.group.as_deref())
+                        .unwrap_or("another user")
+                ));
+            }
         }
-    }
+        other => other,
+    };
     if let Some(dir) = &cfg.directory {
         if !dir.is_dir() {
             return Err(format!(
@@ -326,6 +332,20 @@ mod tests {
             e.contains("nope-xyz: command not found in PATH (/bin)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn not_root_can_name_itself() {
+        let me = User::from_uid(Uid::effective()).unwrap().unwrap();
+        let cfg = Config {
+            user: Some(me.name.clone()),
+            ..Config::default()
+        };
+        let cmd = CommandLine::String("sleep 1".into());
+        if me.gid == Gid::effective() {
+            let l = prepare_with(&cmd, &cfg, vec![os("PATH", "/bin:/usr/bin")], false).unwrap();
+            assert_eq!(l.ids, None, "nothing to switch");
+        }
     }
 
     #[test]

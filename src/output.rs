@@ -51,6 +51,11 @@ impl Settings {
 /// Most bytes moved per `splice` or read.
 const CHUNK: usize = 64 * 1024;
 
+/// Most chunks moved per wake-up: a service that writes without pause must not keep
+/// the loop from signals, letters and deadlines; `poll` says at once that there is
+/// more.
+const CHUNKS_PER_TURN: usize = 16;
+
 /// How big the pipes are made, so that a burst never blocks the service while
 /// supervise is busy for a moment.
 const PIPE_SIZE: i32 = 1 << 20;
@@ -172,14 +177,15 @@ impl Output {
         Ok(ChildFds::Pipes(out, err))
     }
 
-    /// Moves everything waiting in stream `i` into its file.
-    pub fn drain(&mut self, i: usize, dir: BorrowedFd<'_>, log: &Log) {
+    /// Moves what is waiting in stream `i` into its file, up to
+    /// [`CHUNKS_PER_TURN`] chunks; returns whether more may be waiting.
+    pub fn drain(&mut self, i: usize, dir: BorrowedFd<'_>, log: &Log) -> bool {
         let settings = self.settings;
         let Some(s) = self.streams.get_mut(i) else {
-            return;
+            return false;
         };
         let mut buf = Vec::new();
-        loop {
+        for _ in 0..CHUNKS_PER_TURN {
             let moved = if settings.timestamps
                 || s.rotate_pending
                 || s.dropped.is_some()
@@ -190,9 +196,15 @@ impl Output {
                 splice_chunk(s, &settings, &mut buf, dir, log)
             };
             if !moved {
-                return;
+                return false;
             }
         }
+        true
+    }
+
+    /// How many streams there are.
+    pub fn streams(&self) -> usize {
+        self.streams.len()
     }
 
     /// Reopens the files (external logrotate moved them away).

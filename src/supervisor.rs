@@ -159,6 +159,10 @@ struct Published {
 /// At most this many output streams (stdout and stderr).
 const MAX_STREAMS: usize = 2;
 
+/// Turns of output draining before supervise exits (16 × 16 × 64 kB: 16 MB, well
+/// past what the pipes hold).
+const FINAL_DRAIN_TURNS: usize = 16;
+
 /// What `poll` found ready.
 #[derive(Debug, Default, Clone, Copy)]
 struct Ready {
@@ -454,7 +458,8 @@ impl Supervisor {
             };
             // Output first: it was written before whatever exit is being reported.
             for i in ready.streams() {
-                self.output.drain(i, self.dir.fd(), &self.log);
+                // A bounded turn; what is left makes the next poll return at once.
+                let _ = self.output.drain(i, self.dir.fd(), &self.log);
             }
             if ready.signals {
                 self.on_signals();
@@ -475,9 +480,13 @@ impl Supervisor {
             }
             self.publish();
         }
-        // What the service wrote last is not lost with supervise.
-        for i in 0..MAX_STREAMS {
-            self.output.drain(i, self.dir.fd(), &self.log);
+        // What the service wrote last is not lost with supervise; a bound, though, as
+        // a leftover process may still be writing.
+        for i in 0..self.output.streams() {
+            let mut turns = 0;
+            while self.output.drain(i, self.dir.fd(), &self.log) && turns < FINAL_DRAIN_TURNS {
+                turns += 1;
+            }
         }
         let code = self.machine.exit_code();
         match self.machine.gave_up() {

@@ -538,3 +538,21 @@ fn a_restart_leaves_no_second_copy_of_what_the_service_started() {
         .count();
     assert_eq!(copies, 1, "exactly one sleep 7771");
 }
+
+#[test]
+fn a_service_that_never_stops_writing_does_not_hold_up_the_loop() {
+    let sb = Sandbox::new();
+    sb.config("[global]\nlog_timestamps : yes\nlog_max_size : 1M\nlog_backups : 1\n");
+    let sup = sb.start("app", "yes");
+    let pid = sup.wait_pid();
+    wait_until("some output", || sup.dir.join("__stdout.1").exists());
+    let t0 = std::time::Instant::now();
+    sup.send("d");
+    sup.wait_down();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "d took {:?}",
+        t0.elapsed()
+    );
+    assert!(!alive(pid));
+}
