@@ -152,9 +152,15 @@ struct Published {
     pid: Option<Pid>,
     status: Option<[u8; status::STATUS_LEN]>,
     state: String,
-    /// A write failed and was warned about; cleared when one succeeds.
-    failing: bool,
+    /// Writes of `status` (0) and `state` (1) that failed and were warned about;
+    /// cleared when one succeeds.
+    failing: [bool; 2],
+    /// When to try a failed write again (nothing else may change for a long time).
+    retry_at: Option<Instant>,
 }
+
+/// How long after a failed `status` or `state` write it is tried again.
+const WRITE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// At most this many output streams (stdout and stderr).
 const MAX_STREAMS: usize = 2;
@@ -518,7 +524,11 @@ impl Supervisor {
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
         let ready = |f: &PollFd| f.any().unwrap_or(false);
-        match poll(&mut fds, timeout_until(self.machine.deadline())) {
+        let deadline = [self.machine.deadline(), self.published.retry_at]
+            .into_iter()
+            .flatten()
+            .min();
+        match poll(&mut fds, timeout_until(deadline)) {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
                 control: ready(&fds[1]),
@@ -914,7 +924,7 @@ impl Supervisor {
             let written = self
                 .dir
                 .write_atomic(names::STATUS_NEW, names::STATUS, &bytes);
-            if self.note_write(names::STATUS, written) {
+            if self.note_write(0, names::STATUS, written) {
                 self.published.status = Some(bytes);
             }
         }
@@ -927,23 +937,28 @@ impl Supervisor {
             let written = self
                 .dir
                 .write_atomic(names::STATE_NEW, names::STATE, state.as_bytes());
-            if self.note_write(names::STATE, written) {
+            if self.note_write(1, names::STATE, written) {
                 self.published.state = state;
             }
         }
+        self.published.retry_at = self
+            .published
+            .failing
+            .contains(&true)
+            .then(|| Instant::now() + WRITE_RETRY);
     }
 
     /// Warns once per run of failures; says when writing works again.
-    fn note_write(&mut self, name: &str, result: io::Result<()>) -> bool {
+    fn note_write(&mut self, which: usize, name: &str, result: io::Result<()>) -> bool {
         match result {
             Ok(()) => {
-                if std::mem::take(&mut self.published.failing) {
+                if std::mem::take(&mut self.published.failing[which]) {
                     self.log.notice(format_args!("writing {name} works again"));
                 }
                 true
             }
             Err(e) => {
-                if !std::mem::replace(&mut self.published.failing, true) {
+                if !std::mem::replace(&mut self.published.failing[which], true) {
                     self.log.warn(format_args!(
                         "cannot write {}: {e}; the service keeps running",
                         self.dir.path().join(name).display()

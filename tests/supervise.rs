@@ -718,3 +718,29 @@ fn idle_supervise_sleeps_in_poll_without_a_timeout() {
         "supervise woke up while nothing happened"
     );
 }
+
+#[test]
+fn a_failed_status_write_is_retried_until_it_works() {
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    let pid = sup.wait_pid();
+    // A directory where status.new should go makes every write of status fail.
+    fs::create_dir(sup.dir.join("status.new")).unwrap();
+    sup.send("d");
+    wait_until("the warning", || sup.log_wf().contains("cannot write"));
+    assert!(!alive(pid) || sup.status().unwrap().pid == pid);
+    assert_eq!(sup.status().unwrap().pid, pid, "stale while writes fail");
+    fs::remove_dir(sup.dir.join("status.new")).unwrap();
+    // No other event comes: only the retry can bring status up to date.
+    wait_until("status to say down", || {
+        sup.status().is_some_and(|s| s.pid == 0)
+    });
+    assert_eq!(
+        sup.log_wf().matches("cannot write").count(),
+        1,
+        "warned once"
+    );
+    wait_until("the all-clear", || {
+        sup.log().contains("writing status works again")
+    });
+}
