@@ -78,6 +78,9 @@ struct Word {
     start: usize,
     /// Unquoted `NAME=` prefix: a shell variable assignment in command position.
     assignment: bool,
+    /// Part of a redirection: its target (`out.log` in `>out.log`), or the descriptor
+    /// number before the operator (`2` in `2>&1`).
+    redirect: bool,
 }
 
 /// What the scanner found besides words.
@@ -94,12 +97,13 @@ struct Scan {
 /// Decides how to run `-f`'s string.
 pub fn plan(cmd: &str) -> Result<Plan, ParseError> {
     let scan = scan(cmd)?;
-    let first_command = scan.words.iter().position(|w| !w.assignment);
+    let first_command = scan.words.iter().position(|w| !w.assignment && !w.redirect);
     if scan.words.is_empty() {
         return Err(ParseError::Empty);
     }
     let leading_assignments = first_command != Some(0);
-    let shell_word_first = SHELL_WORDS.contains(&scan.words[0].text.as_str());
+    let shell_word_first =
+        first_command.is_some_and(|i| SHELL_WORDS.contains(&scan.words[i].text.as_str()));
     if !scan.shell && !leading_assignments && !shell_word_first {
         let words = scan.words.into_iter().map(|w| w.text).collect();
         return Ok(Plan::Direct(words));
@@ -122,6 +126,9 @@ fn scan(cmd: &str) -> Result<Scan, ParseError> {
     let mut cur: Option<Word> = None;
     let mut name_so_far = true;
 
+    // The next word is a redirection's target.
+    let mut target_next = false;
+
     macro_rules! word {
         () => {
             cur.get_or_insert_with(|| {
@@ -130,6 +137,7 @@ fn scan(cmd: &str) -> Result<Scan, ParseError> {
                     text: String::new(),
                     start: i,
                     assignment: false,
+                    redirect: std::mem::take(&mut target_next),
                 }
             })
         };
@@ -204,13 +212,16 @@ fn scan(cmd: &str) -> Result<Scan, ParseError> {
                 // A redirection operator: `>`, `>>`, `>&`, `>|`, `<`, `<&`, `<>`. Its
                 // `&` or `|` is not a list or pipe operator.
                 scan.shell = true;
-                if let Some(w) = cur.take() {
+                if let Some(mut w) = cur.take() {
+                    // `2>`: the digits just before the operator name a descriptor.
+                    w.redirect |= !w.text.is_empty() && w.text.bytes().all(|b| b.is_ascii_digit());
                     scan.words.push(w);
                 }
                 i += 1;
                 if matches!(bytes.get(i), Some(b'&' | b'|' | b'>' | b'<')) {
                     i += 1;
                 }
+                target_next = true;
             }
             b'$' | b'`' | b'*' | b'?' | b'[' => {
                 scan.shell = true;
@@ -226,7 +237,7 @@ fn scan(cmd: &str) -> Result<Scan, ParseError> {
             }
             b'=' if name_so_far && cur.as_ref().is_some_and(|w| !w.text.is_empty()) => {
                 // Only words before the command word are assignments.
-                let in_command_position = scan.words.iter().all(|w| w.assignment);
+                let in_command_position = scan.words.iter().all(|w| w.assignment || w.redirect);
                 let w = word!();
                 w.assignment = in_command_position;
                 name_so_far = false;
@@ -425,6 +436,9 @@ mod tests {
             ("app >out 2>&1", shell("exec app >out 2>&1")),
             ("app 2>&1 >>log <in", shell("exec app 2>&1 >>log <in")),
             ("app >| f <> g <&0", shell("exec app >| f <> g <&0")),
+            (">out.log sleep 100", shell(">out.log exec sleep 100")),
+            ("2>/dev/null app x", shell("2>/dev/null exec app x")),
+            ("< in.txt A=1 app", shell("< in.txt A=1 exec app")),
             ("$HOME/bin/app", shell("exec $HOME/bin/app")),
             ("app \"$PORT\"", shell("exec app \"$PORT\"")),
             ("ls *.txt", shell("exec ls *.txt")),

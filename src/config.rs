@@ -359,8 +359,19 @@ fn whole(e: &Entry) -> Result<u64, LineError> {
     })
 }
 
+/// The longest duration a key may give: long past any sensible setting, far from
+/// where adding it to a clock could overflow.
+pub const MAX_SECONDS: u64 = 1_000_000_000;
+
 fn seconds(e: &Entry) -> Result<Duration, LineError> {
-    whole(e).map(Duration::from_secs)
+    let n = whole(e)?;
+    if n > MAX_SECONDS {
+        return Err(err(
+            e.line,
+            format!("{}: {n} is more than {MAX_SECONDS} seconds", e.key),
+        ));
+    }
+    Ok(Duration::from_secs(n))
 }
 
 fn count(e: &Entry) -> Result<u32, LineError> {
@@ -373,7 +384,7 @@ fn fraction_seconds(e: &Entry) -> Result<Duration, LineError> {
     e.value
         .parse::<f64>()
         .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0 && *x < 1e9)
+        .filter(|x| x.is_finite() && *x >= 0.0 && *x <= MAX_SECONDS as f64)
         .map(Duration::from_secs_f64)
         .ok_or_else(|| {
             err(
@@ -920,6 +931,9 @@ mod tests {
         assert!(bad("[global]\nlog_max_size : 10X\n").contains("is not a size"));
         assert!(bad("[global]\nstderr_to_stdout : perhaps\n").contains("neither yes nor no"));
         assert!(bad("[global]\nstop_timeout : -1\n").contains("not a number of seconds"));
+        assert!(bad("[global]\ngive_up_cool_down : 18446744073709551615\n").contains("more than"));
+        assert!(bad("[global]\nalarm_timeout : 4294967296\n").contains("more than"));
+        assert!(bad("[global]\nbackoff_max : 1e300\n").contains("not a number of seconds"));
     }
 
     #[test]

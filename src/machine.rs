@@ -232,8 +232,10 @@ pub struct Machine {
     last_start: Option<Instant>,
     starts: u64,
     last_exit: Option<Exit>,
-    /// The operator sent a signal letter to the running process: its exit is expected.
-    expect_exit: bool,
+    /// The operator sent `t`, `k`, `i` or `q` to the running process: an exit until
+    /// then was asked for. (A service that catches the signal and carries on must not
+    /// have its next real crash excused.)
+    expect_exit_until: Option<Instant>,
     timing: Timing,
     policy: Policy,
     tally: Tally,
@@ -264,7 +266,7 @@ impl Machine {
             last_start: None,
             starts: 0,
             last_exit: None,
-            expect_exit: false,
+            expect_exit_until: None,
             timing,
             policy,
             tally: Tally::default(),
@@ -405,7 +407,7 @@ impl Machine {
             | Letter::User1
             | Letter::User2 => {
                 if let Some(sig) = letter.plain_signal() {
-                    self.signal(sig, out);
+                    self.signal(sig, now, out);
                 }
             }
         }
@@ -495,13 +497,15 @@ impl Machine {
     /// A signal letter. After `t`, `k`, `i` or `q` the process is expected to end, and
     /// its end is no crash; HUP, ALRM and USR1/2 usually ask a service to do
     /// something, so an exit after them still counts.
-    fn signal(&mut self, sig: Signal, out: &mut Vec<Effect>) {
+    fn signal(&mut self, sig: Signal, now: Instant, out: &mut Vec<Effect>) {
         if let Some(pid) = self.pid() {
             out.push(Effect::Signal(self.letter_target(pid), sig));
-            self.expect_exit |= matches!(
+            if matches!(
                 sig,
                 Signal::SIGTERM | Signal::SIGKILL | Signal::SIGINT | Signal::SIGQUIT
-            );
+            ) {
+                self.expect_exit_until = Some(now + self.timing.stop_timeout);
+            }
         }
     }
 
@@ -555,7 +559,7 @@ impl Machine {
         self.last_start = Some(now);
         self.starts += 1;
         self.paused = false;
-        self.expect_exit = false;
+        self.expect_exit_until = None;
     }
 
     /// Fork failed: try again once the throttle allows, never in a hot loop.
@@ -573,11 +577,17 @@ impl Machine {
         }
         let for_change = std::mem::take(&mut self.restart_after_stop);
         let stopping = matches!(self.phase, Phase::Stopping { .. });
-        let asked = stopping || self.expect_exit;
+        let asked = stopping || self.expect_exit_until.is_some_and(|t| now <= t);
         self.last_exit = Some(how);
         self.paused = false;
         self.phase = Phase::Down;
         self.clean_up_group(pid, stopping, now, out);
+        if let Some(time_limit) = self.policy.restart_script {
+            // The legacy hook: every exit, counted, whatever caused it.
+            let n = policy::restart_count(self.script_count, now, time_limit);
+            self.script_count = Some((n, now));
+            out.push(Effect::RestartScript(n));
+        }
         if self.exit_when_down {
             return;
         }
@@ -671,10 +681,8 @@ impl Machine {
 
     /// An exit nobody asked for, of a service wanted up.
     fn on_crash(&mut self, how: Exit, now: Instant, out: &mut Vec<Effect>) {
-        if let Some(time_limit) = self.policy.restart_script {
-            let n = policy::restart_count(self.script_count, now, time_limit);
-            self.script_count = Some((n, now));
-            out.push(Effect::RestartScript(n));
+        if self.policy.restart_script.is_some() {
+            // With -r the script replaces alarms and limits, as in the legacy tool.
             return self.schedule_start_after(self.backoff, now, out);
         }
         let fact = Fact {
@@ -1776,5 +1784,53 @@ mod tests {
             out[1],
             Effect::Signal(Target::Leftovers(pid(11)), Signal::SIGTERM)
         );
+    }
+
+    #[test]
+    fn an_expected_exit_expires() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(legacy(), limits(5));
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        // The service catches TERM and carries on; much later it crashes for real.
+        step(&mut m, Event::Letter(Letter::Terminate), t0 + SEC);
+        let out = step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + 60 * SEC);
+        assert_eq!(
+            alarms(&out),
+            vec![alarm::Kind::Exited],
+            "a crash, not the asked exit"
+        );
+    }
+
+    #[test]
+    fn restart_script_runs_for_every_exit() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            restart_script: Some(None),
+            ..Policy::default()
+        };
+        let mut m = Machine::new(legacy(), policy);
+        step(&mut m, Event::Letter(Letter::Up), t0);
+        step(&mut m, Event::Spawned(pid(10)), t0);
+        step(&mut m, Event::Letter(Letter::Kill), t0 + 2 * SEC);
+        let out = step(
+            &mut m,
+            Event::Exited(
+                pid(10),
+                Exit::Signal {
+                    signal: 9,
+                    core: false,
+                },
+            ),
+            t0 + 2 * SEC,
+        );
+        assert!(
+            out.contains(&Effect::RestartScript(1)),
+            "an asked-for exit: {out:?}"
+        );
+        step(&mut m, Event::Spawned(pid(11)), t0 + 2 * SEC);
+        step(&mut m, Event::Letter(Letter::Down), t0 + 4 * SEC);
+        let out = step(&mut m, Event::Exited(pid(11), Exit::Code(0)), t0 + 4 * SEC);
+        assert!(out.contains(&Effect::RestartScript(2)), "a stop: {out:?}");
     }
 }
