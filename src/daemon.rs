@@ -19,11 +19,13 @@ use nix::fcntl::OFlag;
 pub struct Readiness(File);
 
 impl Readiness {
-    /// Detaches stdio (to `/dev/null`) and tells the waiting parent to return 0.
+    /// Detaches stdio (to `/dev/null`) and tells the waiting parent to return 0. The
+    /// parent is told even if detaching failed: it must never wait for ever.
     pub fn ready(self) -> io::Result<()> {
-        detach_stdio()?;
+        let detached = detach_stdio();
         let mut f = self.0;
-        f.write_all(b"R")
+        f.write_all(b"R")?;
+        detached
     }
 }
 

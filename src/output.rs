@@ -266,6 +266,7 @@ fn splice_chunk(
     dir: BorrowedFd<'_>,
     log: &Log,
 ) -> bool {
+    follow_end(s);
     let Some(file) = &s.file else {
         return copy_chunk(s, settings, buf, dir, log);
     };
@@ -385,7 +386,18 @@ fn write_rotating(
     }
 }
 
+/// Writes go to the end of the file as it is now, as with `O_APPEND` (which splice
+/// refuses): an external `logrotate` with `copytruncate` truncates it under us.
+fn follow_end(s: &mut Stream) {
+    if let Some(f) = &mut s.file {
+        if let Ok(end) = f.seek(SeekFrom::End(0)) {
+            s.size = end;
+        }
+    }
+}
+
 fn write_or_drop(s: &mut Stream, data: &[u8], log: &Log) {
+    follow_end(s);
     let result = match &mut s.file {
         Some(f) => f.write_all(data),
         None => Err(io::Error::other("the file is not open")),
@@ -597,6 +609,31 @@ mod tests {
         assert!(
             moved.ends_with(" before\n") && now.ends_with(" after\n"),
             "{moved:?} {now:?}"
+        );
+    }
+
+    #[test]
+    fn an_external_truncation_is_followed() {
+        let (tmp, dir, mut out, log) = setup(Settings {
+            max_size: 1 << 20,
+            ..Settings::default()
+        });
+        let mut w = child_stdout(&mut out, &dir, &log);
+        w.write_all(&[b'a'; 5000]).unwrap();
+        out.drain(0, dir.as_fd(), &log);
+        // logrotate's copytruncate.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp.path().join("__stdout"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        w.write_all(b"after\n").unwrap();
+        out.drain(0, dir.as_fd(), &log);
+        assert_eq!(
+            std::fs::read(tmp.path().join("__stdout")).unwrap(),
+            b"after\n",
+            "no hole"
         );
     }
 }

@@ -31,15 +31,18 @@ pub struct Fact {
     pub core: bool,
 }
 
-/// The exits of the current window.
+/// The exits of the current window: the first and the latest [`KEEP`] of them, and
+/// counts of all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     exits: VecDeque<Fact>,
+    count: usize,
+    cores: usize,
 }
 
-/// The most exits a tally keeps: past any sane limit, the count only matters as
-/// "more than the limit", and memory must not grow with a crash loop.
-const KEEP: usize = 4096;
+/// The most exits a tally keeps in detail; memory must not grow with a crash loop.
+/// The counts, which limits are checked against, are kept whole.
+const KEEP: usize = 64;
 
 impl Tally {
     /// Records an exit; returns true if it opened a new window (the window it was in
@@ -50,29 +53,33 @@ impl Tally {
             .front()
             .is_none_or(|first| fact.at.saturating_duration_since(first.at) >= interval);
         if opens {
-            self.exits.clear();
+            self.clear();
         }
         if self.exits.len() == KEEP {
             // Keep the first (it dates the window); drop the oldest after it.
             self.exits.remove(1);
         }
         self.exits.push_back(fact);
+        self.count += 1;
+        self.cores += usize::from(fact.core);
         opens
     }
 
     /// Forgets everything: a fresh start (after a cool-down, or an operator's `u`).
     pub fn clear(&mut self) {
         self.exits.clear();
+        self.count = 0;
+        self.cores = 0;
     }
 
     /// Exits in the window.
     pub fn exits(&self) -> usize {
-        self.exits.len()
+        self.count
     }
 
     /// Exits in the window that dumped core.
     pub fn cores(&self) -> usize {
-        self.exits.iter().filter(|f| f.core).count()
+        self.cores
     }
 
     /// From the window's first exit to its last.
@@ -251,6 +258,14 @@ mod tests {
     }
 
     #[test]
+    fn a_large_limit_still_trips() {
+        let got = run(limits(100_000, 5000, 0), &(1..=5001).collect::<Vec<i64>>());
+        assert_eq!(got[0], A);
+        assert!(got[1..5000].iter().all(|v| *v == R));
+        assert_eq!(got[5000], gave_up(5001, 0, Limit::Tries));
+    }
+
+    #[test]
     fn span_and_clear() {
         let t0 = Instant::now();
         let mut t = Tally::default();
@@ -286,7 +301,8 @@ mod tests {
                 3600 * S,
             );
         }
-        assert_eq!(t.exits(), KEEP);
+        assert_eq!(t.exits.len(), KEEP, "the detail is bounded");
+        assert_eq!(t.exits(), 10_000, "the count is not");
         assert_eq!(
             t.span(),
             Duration::from_millis(9_999),

@@ -208,18 +208,18 @@ fn status_line_json_and_prom_for_every_kind_of_service() {
         lines[0]
     );
     assert!(
-        lines[0].ends_with(" seconds, want up, alarms on, 0 restarts"),
+        lines[0].ends_with(" seconds, normally up, alarms on, 0 restarts"),
         "{}",
         lines[0]
     );
     assert!(lines[1].starts_with("status/down: down "), "{}", lines[1]);
     assert!(
-        lines[1].contains("want down") && lines[1].contains("killed by SIGTERM"),
+        lines[1].contains("normally down") && lines[1].contains("killed by SIGTERM"),
         "{}",
         lines[1]
     );
-    assert!(lines[2].contains(", paused, want up"), "{}", lines[2]);
-    assert!(lines[3].contains("want once"), "{}", lines[3]);
+    assert!(lines[2].contains(", paused, normally up"), "{}", lines[2]);
+    assert!(lines[3].contains(", once, "), "{}", lines[3]);
     assert!(
         lines[4].starts_with("status/crashing: down "),
         "{}",
@@ -467,4 +467,20 @@ fn usage_and_help() {
     );
     let out = svc(&[]);
     assert_eq!(out.status.code(), Some(100));
+}
+
+#[test]
+fn waiting_for_up_on_a_service_wanted_down_fails_at_once() {
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    sup.send("d");
+    sup.wait_down();
+    let t0 = Instant::now();
+    let out = svc(&["wait", "up", p(&sup.dir)]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(stderr(&out).contains("down and wanted down"), "{out:?}");
+    // With the letter first, it works.
+    let out = svc(&["-u", "-wu", "-T", "10", p(&sup.dir)]);
+    assert!(out.status.success(), "{out:?}");
 }

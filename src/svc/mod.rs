@@ -314,8 +314,27 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
             timeout,
             dirs,
         } => {
-            let targets: Vec<Target> = dirs.iter().map(|d| Target::now(d)).collect();
-            finish_wait(&targets, goal, timeout, EXIT_OK)
+            // A plain wait for up on a service wanted down would wait for ever: say so
+            // at once. (After letters, `-w`, the letters may be about to change that.)
+            let mut code = EXIT_OK;
+            let mut targets = Vec::new();
+            for d in &dirs {
+                match client::read_status(d) {
+                    Ok(s)
+                        if goal != Goal::Down
+                            && s.pid == 0
+                            && s.want == crate::status::Want::Down =>
+                    {
+                        eprintln!(
+                            "{}: down and wanted down: it will not be {goal} until asked (svc -u)",
+                            d.display()
+                        );
+                        code = EXIT_FAILED;
+                    }
+                    _ => targets.push(Target::now(d)),
+                }
+            }
+            finish_wait(&targets, goal, timeout, code)
         }
     }
 }

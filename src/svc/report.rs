@@ -123,7 +123,19 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-/// The human line: `status/app: up (pid 4242) 3600 seconds, want up, alarms on, 2 restarts`.
+/// What the operator wants, as svstat says it: `normally up` when the want agrees
+/// with where the service is, `want up` / `want down` when it does not (a change is
+/// under way), `once` for a service run once.
+fn wish(want: Want, running: bool) -> String {
+    match (want, running) {
+        (Want::Up, true) => ", normally up".into(),
+        (Want::Down, false) => ", normally down".into(),
+        (Want::Once, _) => ", once".into(),
+        (w, _) => format!(", want {}", w.name()),
+    }
+}
+
+/// The human line: `status/app: up (pid 4242) 3600 seconds, normally up, alarms on, 2 restarts`.
 pub fn line(v: &View, now: SystemTime) -> String {
     let mut s = format!("{}: ", v.dir);
     let secs = secs_between(v.since, now) as u64;
@@ -159,7 +171,7 @@ pub fn line(v: &View, now: SystemTime) -> String {
     if v.paused {
         s.push_str(", paused");
     }
-    let _ = write!(s, ", want {}", v.want.name());
+    s.push_str(&wish(v.want, v.pid.is_some()));
     s.push_str(if v.alarms {
         ", alarms on"
     } else {
@@ -502,7 +514,7 @@ mod tests {
         let now = t(4600);
         assert_eq!(
             line(&up(), now),
-            "status/app: up (pid 4242) 3600 seconds, want up, alarms on, 2 restarts, last killed by SIGKILL"
+            "status/app: up (pid 4242) 3600 seconds, normally up, alarms on, 2 restarts, last killed by SIGKILL"
         );
         let down = View {
             phase: statefile::Phase::Waiting,
@@ -530,7 +542,7 @@ mod tests {
         };
         assert_eq!(
             line(&paused, now),
-            "status/app: up (pid 4242) 3600 seconds, paused, want once, alarms off, 1 restart"
+            "status/app: up (pid 4242) 3600 seconds, paused, once, alarms off, 1 restart"
         );
         let stopping = View {
             phase: statefile::Phase::Stopping,
@@ -548,7 +560,7 @@ mod tests {
         };
         assert_eq!(
             line(&legacy, now),
-            "status/app: up (pid 4242) 3600 seconds, want up, alarms on"
+            "status/app: up (pid 4242) 3600 seconds, normally up, alarms on"
         );
     }
 
