@@ -693,6 +693,19 @@ pub struct Loaded {
     pub config: Config,
     /// Warnings: unknown keys, a missing file.
     pub warnings: Vec<String>,
+    /// Where each key in force was set: key and line.
+    pub lines: Vec<(String, usize)>,
+}
+
+impl Loaded {
+    /// The line that set `key`, if the file set it.
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|&(_, l)| l)
+    }
 }
 
 /// Why a config could not be used.
@@ -717,6 +730,7 @@ pub fn load(path: &Path, service: &str) -> Result<Loaded, LoadError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Loaded {
                 config: Config::default(),
+                lines: Vec::new(),
                 warnings: vec![format!(
                     "config file {} not found: running without alarms or limits",
                     path.display()
@@ -726,9 +740,11 @@ pub fn load(path: &Path, service: &str) -> Result<Loaded, LoadError> {
         Err(e) => return Err(LoadError(format!("cannot read {}: {e}", path.display()))),
     };
     let sections = parse(&text).map_err(at)?;
-    let (config, warnings) = Config::from_entries(&select(&sections, service)).map_err(at)?;
+    let entries = select(&sections, service);
+    let (config, warnings) = Config::from_entries(&entries).map_err(at)?;
     Ok(Loaded {
         config,
+        lines: entries.iter().map(|e| (e.key.clone(), e.line)).collect(),
         warnings: warnings
             .into_iter()
             .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))

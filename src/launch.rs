@@ -29,6 +29,29 @@ pub struct Ids {
     pub groups: Vec<u32>,
 }
 
+/// Why a launch cannot be prepared, and the config key that caused it (so the message
+/// can name the file and line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchError {
+    /// The config key at fault, if one is.
+    pub key: Option<&'static str>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn keyed(key: &'static str) -> impl FnOnce(String) -> LaunchError {
+    move |message| LaunchError {
+        key: Some(key),
+        message,
+    }
+}
+
 /// A service ready to fork.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -48,7 +71,7 @@ pub struct Launch {
 
 /// Resolves the launch from the command and the config, with supervise's own
 /// environment as the base.
-pub fn prepare(cmd: &CommandLine, cfg: &Config) -> Result<Launch, String> {
+pub fn prepare(cmd: &CommandLine, cfg: &Config) -> Result<Launch, LaunchError> {
     prepare_with(
         cmd,
         cfg,
@@ -63,20 +86,20 @@ pub fn prepare_with(
     cfg: &Config,
     base_env: Vec<(OsString, OsString)>,
     root: bool,
-) -> Result<Launch, String> {
+) -> Result<Launch, LaunchError> {
     let user = match &cfg.user {
-        Some(name) => Some(find_user(name)?),
+        Some(name) => Some(find_user(name).map_err(keyed("user"))?),
         None => None,
     };
     let group = match &cfg.group {
-        Some(name) => Some(find_group(name)?),
+        Some(name) => Some(find_group(name).map_err(keyed("group"))?),
         None => None,
     };
     let ids = match (&user, group) {
         (None, None) => None,
         (Some(u), g) => {
             let gid = g.unwrap_or(u.gid);
-            let groups = supplementary_groups(u, gid)?;
+            let groups = supplementary_groups(u, gid).map_err(keyed("user"))?;
             Some(Ids {
                 uid: u.uid.as_raw(),
                 gid: gid.as_raw(),
@@ -96,23 +119,24 @@ pub fn prepare_with(
             if i.uid == Uid::effective().as_raw() && i.gid == Gid::effective().as_raw() {
                 None
             } else {
-                return Err(format!(
+                let key = if cfg.user.is_some() { "user" } else { "group" };
+                return Err(keyed(key)(format!(
                     "cannot run the service as {}: supervise is not running as root",
                     cfg.user
                         .as_deref()
                         .or(cfg.group.as_deref())
                         .unwrap_or("another user")
-                ));
+                )));
             }
         }
         other => other,
     };
     if let Some(dir) = &cfg.directory {
         if !dir.is_dir() {
-            return Err(format!(
+            return Err(keyed("directory")(format!(
                 "directory {}: not an existing directory",
                 dir.display()
-            ));
+            )));
         }
     }
     if !root {
@@ -123,7 +147,8 @@ pub fn prepare_with(
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_os_str());
-    let program = resolve(cmd, path, cfg.directory.as_deref())?;
+    let program = resolve(cmd, path, cfg.directory.as_deref())
+        .map_err(|message| LaunchError { key: None, message })?;
     Ok(Launch {
         program,
         env,
@@ -238,7 +263,7 @@ fn absolute(p: PathBuf) -> PathBuf {
 }
 
 /// Without root, a limit can only go up to the current hard limit.
-fn check_limits(limits: &[Rlimit]) -> Result<(), String> {
+fn check_limits(limits: &[Rlimit]) -> Result<(), LaunchError> {
     for l in limits {
         let mut cur = libc::rlimit {
             rlim_cur: 0,
@@ -254,11 +279,11 @@ fn check_limits(limits: &[Rlimit]) -> Result<(), String> {
                 .iter()
                 .find(|(_, r)| *r == l.resource)
                 .map_or("limit", |(k, _)| k);
-            return Err(format!(
+            return Err(keyed(name)(format!(
                 "{name} {}: above the hard limit {} that a non-root supervise can grant",
                 l.value.map_or("unlimited".to_owned(), |v| v.to_string()),
                 cur.rlim_max
-            ));
+            )));
         }
     }
     Ok(())
@@ -298,7 +323,9 @@ mod tests {
     fn unknown_user_group_and_directory_are_clear_errors() {
         let cmd = CommandLine::String("sleep 1".into());
         let bad = |cfg: Config| {
-            prepare_with(&cmd, &cfg, vec![os("PATH", "/bin:/usr/bin")], true).unwrap_err()
+            prepare_with(&cmd, &cfg, vec![os("PATH", "/bin:/usr/bin")], true)
+                .unwrap_err()
+                .to_string()
         };
         assert_eq!(
             bad(Config {
@@ -329,7 +356,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.contains("nope-xyz: command not found in PATH (/bin)"),
+            e.message
+                .contains("nope-xyz: command not found in PATH (/bin)"),
             "{e}"
         );
     }
@@ -366,7 +394,8 @@ mod tests {
                 false,
             )
             .unwrap_err();
-            assert!(e.contains("not running as root"), "{e}");
+            assert!(e.message.contains("not running as root"), "{e}");
+            assert_eq!(e.key, Some("user"));
         }
     }
 

@@ -327,8 +327,8 @@ impl Supervisor {
     pub fn new(opts: &Options) -> Result<Supervisor, Fatal> {
         let loaded =
             config::load(&opts.config, &opts.name).map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
-        let launch =
-            launch::prepare(&opts.command, &loaded.config).map_err(|e| fatal(EXIT_USAGE, e))?;
+        let launch = launch::prepare(&opts.command, &loaded.config)
+            .map_err(|e| fatal(EXIT_USAGE, launch_error(&opts.config, &loaded, e)))?;
         let restart_script = match &opts.restart_script {
             Some(script) => Some(
                 Program::from_words(vec![script.clone()], std::env::var_os("PATH").as_deref())
@@ -735,9 +735,14 @@ impl Supervisor {
     /// Re-reads the config; a bad file leaves the one in force untouched.
     fn reload(&mut self) {
         let prepared = config::load(&self.config_path, &self.name).and_then(|loaded| {
-            launch::prepare(&self.command_line, &loaded.config)
-                .map(|l| (loaded, l))
-                .map_err(config::LoadError)
+            match launch::prepare(&self.command_line, &loaded.config) {
+                Ok(l) => Ok((loaded, l)),
+                Err(e) => Err(config::LoadError(launch_error(
+                    &self.config_path,
+                    &loaded,
+                    e,
+                ))),
+            }
         });
         match prepared {
             Ok((loaded, launch)) => {
@@ -1023,6 +1028,15 @@ fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
     let left = at.saturating_duration_since(Instant::now());
     let ms = left.as_micros().div_ceil(1000);
     PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
+/// A launch error, with the file and line of the config key behind it when there is
+/// one: `supervise.conf:7: user "bob" does not exist`.
+fn launch_error(path: &std::path::Path, loaded: &config::Loaded, e: launch::LaunchError) -> String {
+    match e.key.and_then(|k| loaded.line_of(k)) {
+        Some(line) => format!("{}:{line}: {}", path.display(), e.message),
+        None => e.message,
+    }
 }
 
 /// "gave up after 3 restarts in 2 seconds (max_tries)".

@@ -66,10 +66,9 @@ fn a_service_that_ignores_term_is_killed_after_the_timeout_and_not_before() {
     let took = t0.elapsed();
     assert!(took >= Duration::from_secs(2), "{took:?}");
     assert!(took < Duration::from_secs(4), "{took:?}");
-    assert_eq!(
-        sup.state().unwrap().last_exit.unwrap().how.signal(),
-        Some(libc::SIGKILL)
-    );
+    // `state` is written just after `status`.
+    let last = wait_for("the exit in state", || sup.state()?.last_exit);
+    assert_eq!(last.how.signal(), Some(libc::SIGKILL));
 }
 
 #[test]
@@ -238,11 +237,11 @@ fn bad_identity_is_an_error_at_start_and_a_warning_at_reload() {
     for (conf, needle) in [
         (
             "[global]\nuser : no-such-user-xyz\n",
-            "user \"no-such-user-xyz\" does not exist",
+            "supervise.conf:2: user \"no-such-user-xyz\" does not exist",
         ),
         (
-            "[global]\ndirectory : /no/such/dir\n",
-            "directory /no/such/dir: not an existing directory",
+            "[global]\n\ndirectory : /no/such/dir\n",
+            "supervise.conf:3: directory /no/such/dir: not an existing directory",
         ),
     ] {
         sb.config(conf);
@@ -263,7 +262,7 @@ fn bad_identity_is_an_error_at_start_and_a_warning_at_reload() {
     sup.send("r");
     wait_until("the reload warning", || {
         sup.log_wf().contains(
-            "config not reloaded, the previous one stays: user \"no-such-user-xyz\" does not exist",
+            "config not reloaded, the previous one stays: supervise.conf:2: user \"no-such-user-xyz\" does not exist",
         )
     });
     let pid = sup.wait_pid();
@@ -430,7 +429,9 @@ fn output_written_just_before_exit_is_kept() {
     let sb = Sandbox::new();
     sb.config("[global]\nlog_max_size : 1M\n");
     let mut sup = sb.start("app", "sh -c 'seq 1 20000; exec sleep 1000'");
-    wait_until("some output", || !sup.stdout().is_empty());
+    let pid = sup.wait_pid();
+    // All of it written (into the pipe at least): the shell has moved on to sleep.
+    wait_until("seq to be done", || comm(pid) == "sleep");
     sup.send("dx");
     assert!(sup.wait_exit().success());
     assert_eq!(sup.stdout().lines().count(), 20000);

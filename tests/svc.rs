@@ -437,9 +437,11 @@ fn wait_returns_on_the_change_and_times_out_with_code_2() {
         returned.duration_since(sent) < Duration::from_secs(2),
         "wait lagged"
     );
-    // Up never comes: timeout, code 2, a message saying where it is.
+    // A restart never comes: timeout, code 2, a message saying where it is.
+    sup.send("u");
+    sup.wait_pid();
     let t0 = Instant::now();
-    let out = svc(&["wait", "up", "-T", "0.5", p(&sup.dir)]);
+    let out = svc(&["wait", "restart", "-T", "0.5", p(&sup.dir)]);
     let took = t0.elapsed();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
@@ -448,10 +450,10 @@ fn wait_returns_on_the_change_and_times_out_with_code_2() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("timed out after 0.5 s waiting for up; now"),
+        err.contains("timed out after 0.5 s waiting for a restart; now"),
         "{err}"
     );
-    assert!(err.contains(": down "), "{err}");
+    assert!(err.contains(": up (pid "), "{err}");
 }
 
 #[test]

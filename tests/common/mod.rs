@@ -194,10 +194,16 @@ impl Supervised {
         read_state(&self.dir)
     }
 
+    /// The pid `status` names, once `state` (written just after it) says the same.
+    fn settled_pid(&self) -> Option<u32> {
+        let pid = self.status()?.pid;
+        (self.state()?.pid == pid).then_some(pid)
+    }
+
     /// The service's pid once it runs.
     pub fn wait_pid(&self) -> u32 {
         wait_for("the service to run", || {
-            let pid = self.status()?.pid;
+            let pid = self.settled_pid()?;
             (pid != 0 && alive(pid)).then_some(pid)
         })
     }
@@ -205,16 +211,14 @@ impl Supervised {
     /// A running service pid different from `old`.
     pub fn wait_new_pid(&self, old: u32) -> u32 {
         wait_for("a new service pid", || {
-            let pid = self.status()?.pid;
+            let pid = self.settled_pid()?;
             (pid != 0 && pid != old && alive(pid)).then_some(pid)
         })
     }
 
-    /// Waits until `status` says the service is down.
+    /// Waits until `status` (and `state`) say the service is down.
     pub fn wait_down(&self) {
-        wait_until("the service to be down", || {
-            self.status().is_some_and(|s| s.pid == 0)
-        })
+        wait_until("the service to be down", || self.settled_pid() == Some(0))
     }
 
     /// Writes letters to `control`.
