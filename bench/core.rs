@@ -21,6 +21,30 @@ use supervise::status;
 
 const RUNS: usize = 20;
 
+/// Every supervise the benchmark started, for the panic hook: release builds abort on
+/// panic, so destructors do not run, and nothing may be left behind.
+static STARTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn started(pid: u32) -> u32 {
+    if let Ok(mut v) = STARTED.lock() {
+        v.push(pid);
+    }
+    pid
+}
+
+fn stop_everything() {
+    let pids = STARTED.lock().map(|v| v.clone()).unwrap_or_default();
+    for &p in &pids {
+        // SAFETY: signalling processes this benchmark started.
+        unsafe { libc::kill(p as i32, libc::SIGTERM) };
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for &p in &pids {
+        // SAFETY: as above; a supervise that did not stop in time.
+        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+    }
+}
+
 struct Args {
     supervise: PathBuf,
     svc: PathBuf,
@@ -30,6 +54,11 @@ struct Args {
 }
 
 fn main() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        stop_everything();
+        default_hook(info);
+    }));
     let args = parse_args();
     let work = tempdir();
     // Memory, idle, of a supervise alone (another would share its clean pages). The
@@ -55,6 +84,7 @@ fn main() {
         .expect("lock")
         .trim()
         .parse()
+        .map(started)
         .expect("pid in lock");
     let guard = Cleanup {
         sup,
@@ -173,6 +203,7 @@ fn main() {
                 .expect("lock")
                 .trim()
                 .parse()
+                .map(started)
                 .expect("pid");
             let guard = Cleanup {
                 sup,
@@ -312,6 +343,7 @@ fn write_under_supervise(supervise: &Path, work: &Path, mib: u64, conf: &str) ->
         .expect("lock")
         .trim()
         .parse()
+        .map(started)
         .expect("pid");
     let guard = Cleanup {
         sup,
@@ -491,6 +523,7 @@ fn idle_instance_memory(supervise: &Path, work: &Path, i: usize) -> Mem {
         .expect("lock")
         .trim()
         .parse()
+        .map(started)
         .expect("pid");
     let guard = Cleanup {
         sup: pid,
