@@ -87,11 +87,7 @@ pub struct Context {
 /// `2026-11-21 10:00:00 [Alarm: HOST] Service NAME exited with coredump!`.
 pub fn subject(ctx: &Context, a: &Alarm) -> String {
     let what = match a.kind {
-        Kind::GaveUp { .. } => format!(
-            "gave up after {} restarts in {} seconds",
-            a.exits.saturating_sub(1),
-            a.span.as_secs()
-        ),
+        Kind::GaveUp { .. } => crate::policy::gave_up_text(a.exits, a.span),
         Kind::Exited if a.exit.core_dumped() => "exited with coredump".to_owned(),
         Kind::Exited => "exited".to_owned(),
     };
@@ -123,10 +119,7 @@ pub fn body(ctx: &Context, a: &Alarm, limits: (u32, u32, Duration), stderr_tail:
             exiting,
             cool_down,
         } => {
-            let which = match because {
-                Limit::Tries => "max_tries",
-                Limit::Cores => "max_tries_if_coredumped",
-            };
+            let which = because.key();
             if exiting {
                 format!(
                     "past {which}: supervise stopped restarting it and exited; start it again by hand"
@@ -370,11 +363,7 @@ impl Job {
                 cool_down,
             } => {
                 lines.push(("kind", "gave-up".into()));
-                let b = match because {
-                    Limit::Tries => "max_tries",
-                    Limit::Cores => "max_tries_if_coredumped",
-                };
-                lines.push(("because", b.into()));
+                lines.push(("because", because.key().into()));
                 lines.push(("exiting", u8::from(exiting).to_string()));
                 lines.push(("cool_down", cool_down.as_secs().to_string()));
             }
@@ -437,10 +426,7 @@ impl Job {
         let kind = match get("kind")?.as_str() {
             "exited" => Kind::Exited,
             "gave-up" => Kind::GaveUp {
-                because: match get("because")?.as_str() {
-                    "max_tries_if_coredumped" => Limit::Cores,
-                    _ => Limit::Tries,
-                },
+                because: Limit::from_key(&get("because")?).ok_or("because is not a limit")?,
                 exiting: get("exiting")? == "1",
                 cool_down: secs("cool_down")?,
             },

@@ -287,11 +287,19 @@ impl Child {
 /// Forks and execs the service. Returns once the fork is done, without waiting for
 /// the exec.
 pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
-    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("cannot create a pipe: {e}"),
+        )
+    })?;
     // SAFETY: supervise is single-threaded, and the child below makes only
     // async-signal-safe calls on memory prepared before the fork.
     match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
+        -1 => {
+            let e = io::Error::last_os_error();
+            Err(io::Error::new(e.kind(), format!("cannot fork: {e}")))
+        }
         0 => in_child(spec, stdio, &report_w),
         pid => {
             drop(report_w);

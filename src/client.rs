@@ -26,6 +26,8 @@ pub enum Problem {
     NotRunning,
     /// `status` cannot be read as 20 legacy bytes.
     BadStatus(String),
+    /// The control FIFO is full: supervise is alive but not reading it.
+    Stuck,
     /// Anything else the system said.
     Io(String, io::Error),
 }
@@ -37,6 +39,9 @@ impl fmt::Display for Problem {
             Problem::NotStatusDir => f.write_str("not a status directory (no control FIFO in it)"),
             Problem::NotRunning => f.write_str("supervise not running"),
             Problem::BadStatus(why) => write!(f, "unreadable status file: {why}"),
+            Problem::Stuck => f.write_str(
+                "supervise is not reading its control FIFO (it is full): is it stopped or hung?",
+            ),
             Problem::Io(what, e) => write!(f, "cannot {what}: {e}"),
         }
     }
@@ -69,11 +74,12 @@ fn open_fifo(dir: &Path, name: &str) -> Result<fs::File, Problem> {
 /// Writes control letters; fails at once if no supervise listens.
 pub fn send(dir: &Path, letters: &[u8]) -> Result<(), Problem> {
     let mut fifo = open_fifo(dir, names::CONTROL)?;
-    fifo.write_all(letters).map_err(|e| {
-        Problem::Io(
+    fifo.write_all(letters).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => Problem::Stuck,
+        _ => Problem::Io(
             format!("write to {}", dir.join(names::CONTROL).display()),
             e,
-        )
+        ),
     })
 }
 

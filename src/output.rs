@@ -27,6 +27,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::unlinkat;
 
 use crate::log::Log;
+use crate::statusdir::open_append_at;
 
 /// How output is handled, from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,12 +149,16 @@ impl Output {
     /// Descriptors for the next start of the service.
     pub fn for_child(&mut self, dir: BorrowedFd<'_>, log: &Log) -> io::Result<ChildFds<'_>> {
         use crate::statusdir::names::{STDERR, STDOUT};
+        let open = |name: &str| {
+            open_append_at(dir, name)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot open {name}: {e}")))
+        };
         if !self.settings.piped() {
-            let out = open_append(dir, STDOUT)?;
+            let out = open(STDOUT)?;
             let err = if self.settings.stderr_to_stdout {
                 out.try_clone()?
             } else {
-                open_append(dir, STDERR)?
+                open(STDERR)?
             };
             return Ok(ChildFds::Files(out, err));
         }
@@ -164,7 +169,9 @@ impl Output {
             } else {
                 STDERR
             };
-            let mut s = Stream::new(name)?;
+            let mut s = Stream::new(name).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create the pipe for {name}: {e}"))
+            })?;
             reopen(&mut s, dir, log);
             self.streams.push(s);
         }
@@ -213,16 +220,6 @@ impl Output {
             reopen(s, dir, log);
         }
     }
-}
-
-fn open_append(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
-    let fd = openat(
-        dir,
-        name,
-        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
-    )?;
-    Ok(File::from(fd))
 }
 
 /// Opens the stream's file for writing at its end (without O_APPEND: splice refuses

@@ -119,6 +119,35 @@ pub enum Limit {
     Cores,
 }
 
+impl Limit {
+    /// The config key that sets it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Limit::Tries => "max_tries",
+            Limit::Cores => "max_tries_if_coredumped",
+        }
+    }
+
+    /// The inverse of [`Limit::key`].
+    pub fn from_key(key: &str) -> Option<Limit> {
+        match key {
+            "max_tries" => Some(Limit::Tries),
+            "max_tries_if_coredumped" => Some(Limit::Cores),
+            _ => None,
+        }
+    }
+}
+
+/// "gave up after 3 restarts in 2 seconds": the one wording of a give-up, for the
+/// alarm, the log and the state file.
+pub fn gave_up_text(exits: usize, span: Duration) -> String {
+    format!(
+        "gave up after {} restarts in {} seconds",
+        exits.saturating_sub(1),
+        span.as_secs()
+    )
+}
+
 /// Records `fact` and decides. With the interval at zero nothing is recorded and the
 /// answer is always a silent restart.
 pub fn judge(limits: &Limits, tally: &mut Tally, fact: Fact) -> Verdict {
@@ -263,6 +292,14 @@ mod tests {
         assert_eq!(got[0], A);
         assert!(got[1..5000].iter().all(|v| *v == R));
         assert_eq!(got[5000], gave_up(5001, 0, Limit::Tries));
+    }
+
+    #[test]
+    fn limit_keys_round_trip() {
+        for l in [Limit::Tries, Limit::Cores] {
+            assert_eq!(Limit::from_key(l.key()), Some(l));
+        }
+        assert_eq!(Limit::from_key("max_fun"), None);
     }
 
     #[test]

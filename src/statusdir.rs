@@ -152,14 +152,19 @@ impl StatusDir {
 
     /// Opens a file of the directory for appending, creating it (0644) if needed.
     pub fn open_append(&self, name: &str) -> io::Result<File> {
-        let fd = openat(
-            &self.dir,
-            name,
-            OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        )?;
-        Ok(File::from(fd))
+        open_append_at(self.dir.as_fd(), name)
     }
+}
+
+/// Opens `name` in directory `dir` for appending (close-on-exec), creating it (0644).
+pub fn open_append_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
+    Ok(File::from(fd))
 }
 
 fn open_dir(path: &Path) -> io::Result<OwnedFd> {

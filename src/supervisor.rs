@@ -33,7 +33,7 @@ use crate::machine::{
     Effect, Event, ExitCodes, GaveUp, Machine, Phase, Policy, Target, Timing, Wait,
 };
 use crate::output::{self, ChildFds, Output};
-use crate::policy::{Limit, Limits};
+use crate::policy::{self, Limits};
 use crate::proc;
 use crate::statefile::{self, LastExit, Record};
 use crate::status::{self, Status, Tai64n};
@@ -679,8 +679,10 @@ impl Supervisor {
         let fds = match self.output.for_child(self.dir.fd(), &self.log) {
             Ok(fds) => fds,
             Err(e) => {
-                self.log
-                    .warn(format_args!("cannot set up the service's output: {e}"));
+                self.log.warn(format_args!(
+                    "cannot set up the service's output in {}: {e}; trying again in a second",
+                    self.dir.path().display()
+                ));
                 return Event::SpawnFailed;
             }
         };
@@ -703,8 +705,9 @@ impl Supervisor {
                 Event::Spawned(pid)
             }
             Err(e) => {
-                self.log
-                    .warn(format_args!("cannot fork: {e}; retrying in a second"));
+                self.log.warn(format_args!(
+                    "cannot start the service: {e}; trying again in a second"
+                ));
                 Event::SpawnFailed
             }
         }
@@ -805,7 +808,11 @@ impl Supervisor {
             context,
             alarm: a,
         };
-        match self.spawn_with_input(&Spec::new(helper), job.encode().as_bytes()) {
+        match self.spawn_helper(
+            &Spec::new(helper),
+            Some(job.encode().as_bytes()),
+            names::LOG_WF,
+        ) {
             Ok(c) => {
                 self.log
                     .notice(format_args!("alarm: {subject} (sending as pid {})", c.pid));
@@ -818,23 +825,31 @@ impl Supervisor {
         }
     }
 
-    /// Starts a helper with `input` on its stdin and its stderr on supervise.log.wf.
-    /// The input goes into the pipe before the fork; it is far below a pipe's
-    /// capacity, and the write end is non-blocking, so this never waits.
-    fn spawn_with_input(&self, spec: &Spec, input: &[u8]) -> io::Result<Child> {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        nix::fcntl::fcntl(
-            &w,
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )?;
-        File::from(w).write_all(input)?;
-        let wf = self.dir.open_append(names::LOG_WF)?;
+    /// Starts a helper (not the service): `input` on its stdin (through a pipe, filled
+    /// before the fork: the input is far below a pipe's capacity, and the write end is
+    /// non-blocking, so this never waits) or `/dev/null`, and its output on the log
+    /// file `log`.
+    fn spawn_helper(&self, spec: &Spec, input: Option<&[u8]>, log: &str) -> io::Result<Child> {
+        let out = self.dir.open_append(log)?;
+        let pipe = match input {
+            Some(bytes) => {
+                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                nix::fcntl::fcntl(
+                    &w,
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                )?;
+                File::from(w).write_all(bytes)?;
+                Some(r)
+            }
+            None => None,
+        };
+        let stdin = pipe.as_ref().map_or(self.stdin.as_fd(), |r| r.as_fd());
         child::spawn(
             spec,
             Stdio {
-                stdin: r.as_fd(),
-                stdout: wf.as_fd(),
-                stderr: wf.as_fd(),
+                stdin,
+                stdout: out.as_fd(),
+                stderr: out.as_fd(),
             },
         )
     }
@@ -848,20 +863,7 @@ impl Supervisor {
             path: script.path.clone(),
             argv: vec![script.argv[0].clone(), n.to_string().into()],
         };
-        let out = match self.dir.open_append(names::LOG) {
-            Ok(f) => f,
-            Err(e) => {
-                self.log
-                    .warn(format_args!("cannot run the restart script: {e}"));
-                return;
-            }
-        };
-        let stdio = Stdio {
-            stdin: self.stdin.as_fd(),
-            stdout: out.as_fd(),
-            stderr: out.as_fd(),
-        };
-        match child::spawn(&Spec::new(&program), stdio) {
+        match self.spawn_helper(&Spec::new(&program), None, names::LOG) {
             Ok(c) => {
                 self.log.notice(format_args!(
                     "running restart script {} {n} (pid {})",
@@ -870,9 +872,10 @@ impl Supervisor {
                 ));
                 self.helpers.push(Helper::Script(c, n));
             }
-            Err(e) => self
-                .log
-                .warn(format_args!("cannot fork the restart script: {e}")),
+            Err(e) => self.log.warn(format_args!(
+                "cannot start the restart script {}: {e}",
+                program.path.display()
+            )),
         }
     }
 
@@ -1041,14 +1044,10 @@ fn launch_error(path: &std::path::Path, loaded: &config::Loaded, e: launch::Laun
 
 /// "gave up after 3 restarts in 2 seconds (max_tries)".
 fn describe_give_up(g: &GaveUp) -> String {
-    let limit = match g.because {
-        Limit::Tries => "max_tries",
-        Limit::Cores => "max_tries_if_coredumped",
-    };
     format!(
-        "gave up after {} restarts in {} seconds ({limit})",
-        g.exits.saturating_sub(1),
-        g.span.as_secs()
+        "{} ({})",
+        policy::gave_up_text(g.exits, g.span),
+        g.because.key()
     )
 }
 

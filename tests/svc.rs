@@ -486,3 +486,29 @@ fn waiting_for_up_on_a_service_wanted_down_fails_at_once() {
     let out = svc(&["-u", "-wu", "-T", "10", p(&sup.dir)]);
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn a_stopped_supervise_with_a_full_fifo_is_named_not_waited_for() {
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    kill(sup.supervise_pid(), libc::SIGSTOP);
+    // Fill the FIFO with harmless letters until it takes no more.
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(sup.dir.join("control"))
+            .unwrap();
+        let chunk = [b'n'; 4096];
+        while f.write(&chunk).is_ok_and(|n| n > 0) {}
+    }
+    let t0 = Instant::now();
+    let out = svc(&["-u", p(&sup.dir)]);
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not reading its control FIFO"), "{out:?}");
+    kill(sup.supervise_pid(), libc::SIGCONT);
+    sup.wait_pid();
+}
