@@ -354,6 +354,8 @@ impl Job {
                 lines.push(("exit_signal", signal.to_string()));
                 lines.push(("core", u8::from(core).to_string()));
             }
+            // Neither key: an adopted service's end.
+            Exit::Unknown => {}
         }
         match a.kind {
             Kind::Exited => lines.push(("kind", "exited".into())),
@@ -421,7 +423,7 @@ impl Job {
                 signal: s.parse().map_err(|_| "exit_signal is not a number")?,
                 core: map.get("core").is_some_and(|c| c == "1"),
             },
-            (None, None) => return Err("neither exit_code nor exit_signal".into()),
+            (None, None) => Exit::Unknown,
         };
         let kind = match get("kind")?.as_str() {
             "exited" => Kind::Exited,

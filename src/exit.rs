@@ -17,6 +17,9 @@ pub enum Exit {
         /// A core dump was written.
         core: bool,
     },
+    /// It ended, but it was not supervise's child (a service adopted after supervise
+    /// itself was restarted): its exit status went to its parent, not to us.
+    Unknown,
 }
 
 impl Exit {
@@ -43,14 +46,14 @@ impl Exit {
     pub fn code(self) -> Option<i32> {
         match self {
             Exit::Code(c) => Some(c),
-            Exit::Signal { .. } => None,
+            Exit::Signal { .. } | Exit::Unknown => None,
         }
     }
 
     /// The signal number, if a signal killed it.
     pub fn signal(self) -> Option<i32> {
         match self {
-            Exit::Code(_) => None,
+            Exit::Code(_) | Exit::Unknown => None,
             Exit::Signal { signal, .. } => Some(signal),
         }
     }
@@ -69,6 +72,7 @@ impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Exit::Code(c) => write!(f, "exited {c}"),
+            Exit::Unknown => f.write_str("ended (exit status unknown: adopted)"),
             Exit::Signal { signal, core } => {
                 write!(f, "killed by {}", signal_name(signal))?;
                 if core {

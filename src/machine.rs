@@ -79,6 +79,9 @@ pub enum Event {
     Terminate,
     /// A watched path changed.
     Changed,
+    /// At start-up, a live service left by a previous supervise was found and is taken
+    /// over instead of starting another: its pid, what was wanted, whether paused.
+    Adopted(Pid, Want, bool),
 }
 
 /// Who a signal goes to.
@@ -250,6 +253,8 @@ pub struct Machine {
     leftovers: Option<(Pid, Instant)>,
     /// The service is being stopped to restart it for a change.
     restart_after_stop: bool,
+    /// The running service was adopted, not started by this supervise.
+    adopted: bool,
 }
 
 impl Machine {
@@ -276,6 +281,7 @@ impl Machine {
             pending_change: None,
             leftovers: None,
             restart_after_stop: false,
+            adopted: false,
         }
     }
 
@@ -324,6 +330,16 @@ impl Machine {
     /// How many times the service was started.
     pub fn starts(&self) -> u64 {
         self.starts
+    }
+
+    /// Carries the start count over from the previous supervise of an adopted service.
+    pub fn restore_starts(&mut self, starts: u64) {
+        self.starts = starts;
+    }
+
+    /// Whether the running service was adopted rather than started here.
+    pub fn adopted(&self) -> bool {
+        self.adopted && self.pid().is_some()
     }
 
     /// How the last run ended.
@@ -381,6 +397,7 @@ impl Machine {
                 self.on_letter(Letter::Exit, now, out);
             }
             Event::Changed => self.on_change(now),
+            Event::Adopted(pid, want, paused) => self.on_adopted(pid, want, paused, now, out),
         }
         if self.exit_when_down && self.pid().is_none() && !out.contains(&Effect::Exit) {
             out.push(Effect::Exit);
@@ -555,6 +572,7 @@ impl Machine {
     }
 
     fn on_spawned(&mut self, pid: Pid, now: Instant) {
+        self.adopted = false;
         self.phase = Phase::Up { pid };
         self.last_start = Some(now);
         self.starts += 1;
@@ -596,6 +614,25 @@ impl Machine {
             Want::Up if asked => self.schedule_start(now, out),
             Want::Up => self.on_unasked_exit(how, now, out),
             Want::Down | Want::Once => {}
+        }
+    }
+
+    /// Takes over a live service: up as it is, wanted as it was (a stop that the
+    /// previous supervise did not finish is finished now).
+    fn on_adopted(
+        &mut self,
+        pid: Pid,
+        want: Want,
+        paused: bool,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        self.phase = Phase::Up { pid };
+        self.adopted = true;
+        self.paused = paused;
+        self.want = want;
+        if want == Want::Down {
+            self.stop(now, out);
         }
     }
 
@@ -1832,5 +1869,45 @@ mod tests {
         step(&mut m, Event::Letter(Letter::Down), t0 + 4 * SEC);
         let out = step(&mut m, Event::Exited(pid(11), Exit::Code(0)), t0 + 4 * SEC);
         assert!(out.contains(&Effect::RestartScript(2)), "a stop: {out:?}");
+    }
+
+    #[test]
+    fn an_adopted_service_is_up_and_restarted_when_it_ends() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(legacy(), Policy::default());
+        m.restore_starts(7);
+        assert_eq!(
+            step(&mut m, Event::Adopted(pid(42), Want::Up, false), t0),
+            vec![]
+        );
+        assert_eq!(m.phase(), Phase::Up { pid: pid(42) });
+        assert!(m.adopted());
+        assert_eq!(
+            step(&mut m, Event::Letter(Letter::Hup), t0),
+            vec![Effect::Signal(Target::Process(pid(42)), Signal::SIGHUP)]
+        );
+        let out = step(&mut m, Event::Exited(pid(42), Exit::Unknown), t0 + SEC);
+        assert_eq!(
+            out,
+            vec![Effect::Spawn],
+            "no start of ours to throttle against"
+        );
+        step(&mut m, Event::Spawned(pid(43)), t0 + SEC);
+        assert!(!m.adopted());
+        assert_eq!(m.starts(), 8);
+    }
+
+    #[test]
+    fn an_adopted_service_wanted_down_is_stopped() {
+        let t0 = Instant::now();
+        let mut m = Machine::new(legacy(), Policy::default());
+        let out = step(&mut m, Event::Adopted(pid(42), Want::Down, false), t0);
+        assert_eq!(
+            out,
+            vec![
+                Effect::Signal(Target::Group(pid(42)), Signal::SIGTERM),
+                Effect::Signal(Target::Group(pid(42)), Signal::SIGCONT)
+            ]
+        );
     }
 }

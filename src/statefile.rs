@@ -19,7 +19,8 @@
 //! | `starts` | how many times supervise started the service |
 //! | `next_start` | when a due start happens (phase `waiting` only) |
 //! | `last_exit` | how the last run ended, in words (`exited 1`, `killed by SIGKILL`) |
-//! | `last_exit_code`, `last_exit_signal` | the number, the other one empty |
+//! | `last_exit_code`, `last_exit_signal` | the number, the other one empty (both empty: an adopted service ended, its status unknown) |
+//! | `adopted` | `1` while the service is one a previous supervise started |
 //! | `last_core` | `1` if it dumped core |
 //! | `last_exit_time` | Unix time of that exit |
 //! | `window_exits` | exits in the current crash window (only with alarms on) |
@@ -121,6 +122,8 @@ pub struct Record {
     pub gave_up: Option<String>,
     /// The current backoff delay, while the service keeps dying young.
     pub backoff: Option<Duration>,
+    /// The running service was started by a previous supervise and adopted.
+    pub adopted: bool,
     /// Watched paths.
     pub watch: Vec<String>,
     /// The last restart for a change: when, and the path.
@@ -227,6 +230,9 @@ pub fn encode(r: &Record) -> String {
         if let Some(b) = r.backoff {
             writeln!(s, "backoff={}", format_time(UNIX_EPOCH + b))?;
         }
+        if r.adopted {
+            writeln!(s, "adopted=1")?;
+        }
         for w in &r.watch {
             writeln!(s, "watch={}", escape(w))?;
         }
@@ -301,9 +307,14 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
         Some((l, code)) => {
             let how = if code.is_empty() {
                 let (sl, sig) = field("last_exit_signal")?;
-                Exit::Signal {
-                    signal: parse(sl, "last_exit_signal", sig, |v| v.parse().ok())?,
-                    core: get("last_core").is_some_and(|(_, v)| v == "1"),
+                if sig.is_empty() {
+                    // Neither a code nor a signal: an adopted service's end.
+                    Exit::Unknown
+                } else {
+                    Exit::Signal {
+                        signal: parse(sl, "last_exit_signal", sig, |v| v.parse().ok())?,
+                        core: get("last_core").is_some_and(|(_, v)| v == "1"),
+                    }
                 }
             } else {
                 Exit::Code(parse(l, "last_exit_code", code, |v| v.parse().ok())?)
@@ -336,6 +347,7 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
         },
         gave_up: get("gave_up").map(|(_, v)| unescape(v)),
         backoff: time("backoff")?.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default()),
+        adopted: get("adopted").is_some_and(|(_, v)| v == "1"),
         watch: fields
             .iter()
             .filter(|(_, k, _)| *k == "watch")
@@ -374,6 +386,7 @@ mod tests {
             window_exits: Some(2),
             gave_up: Some("gave up after 3 restarts in 2 seconds (max_tries)".into()),
             backoff: Some(Duration::from_secs(4)),
+            adopted: true,
             watch: vec!["/srv/content".into(), "/etc/app.conf".into()],
             watch_restart: Some((
                 UNIX_EPOCH + Duration::new(1_795_255_100, 0),
@@ -398,6 +411,14 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(decode(&encode(&plain)), Ok(plain));
+        let unknown = Record {
+            last_exit: Some(LastExit {
+                how: Exit::Unknown,
+                at: UNIX_EPOCH,
+            }),
+            ..r.clone()
+        };
+        assert_eq!(decode(&encode(&unknown)), Ok(unknown));
         let fresh = Record {
             last_exit: None,
             next_start: None,

@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Instant, SystemTime};
 
 use nix::errno::Errno;
@@ -175,6 +175,8 @@ struct Ready {
     signals: bool,
     control: bool,
     watch: bool,
+    /// The adopted service ended.
+    adopted: bool,
     /// Bit i: output stream i has data.
     streams: u8,
 }
@@ -228,6 +230,49 @@ fn output_settings(cfg: &Config) -> output::Settings {
         backups: cfg.log_backups,
         timestamps: cfg.log_timestamps,
         stderr_to_stdout: cfg.stderr_to_stdout,
+    }
+}
+
+/// A service a previous supervise started that is still running: the very process it
+/// recorded (pid and start time), so a recycled pid is never taken for it.
+#[derive(Debug, Clone)]
+struct Orphan {
+    pid: u32,
+    start: u64,
+    want: crate::status::Want,
+    paused: bool,
+    starts: u64,
+    since: SystemTime,
+}
+
+impl Orphan {
+    /// Reads what the previous supervise of `dir` left and checks the process.
+    fn find(dir: &std::path::Path) -> Option<Orphan> {
+        let status = crate::client::read_status(dir).ok()?;
+        let state = crate::client::read_state(dir)?.ok()?;
+        let start = state.pid_start?;
+        if status.pid == 0 || state.pid != status.pid || !proc::alive(status.pid, Some(start)) {
+            return None;
+        }
+        Some(Orphan {
+            pid: status.pid,
+            start,
+            want: status.want,
+            paused: status.paused,
+            starts: state.starts,
+            since: status.since.to_system_time(),
+        })
+    }
+
+    /// A pidfd to learn when it ends; `None` if it already has.
+    fn pidfd(&self) -> Option<OwnedFd> {
+        // SAFETY: pidfd_open returns a new descriptor (close-on-exec) or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor we now own.
+        Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
 }
 
@@ -309,6 +354,10 @@ pub struct Supervisor {
     cli_watch: Vec<std::path::PathBuf>,
     /// The watcher, when something is watched.
     watch: Option<Watch>,
+    /// A live service a previous supervise left, to adopt at start.
+    orphan: Option<Orphan>,
+    /// A pidfd on the adopted service: readable once it has ended.
+    adopted_fd: Option<OwnedFd>,
     /// The latest path a watch saw change.
     last_change: Option<std::path::PathBuf>,
     /// The last restart for a change: when, and the path.
@@ -338,6 +387,9 @@ impl Supervisor {
         };
         let dir = StatusDir::take(&opts.dir)
             .map_err(|e| fatal(EXIT_SETUP, format!("{}: {e}", opts.dir.display())))?;
+        // The lock is ours: whatever supervise wrote these files is gone. Its service
+        // may not be.
+        let orphan = Orphan::find(&opts.dir);
         let open = |name: &str| {
             dir.open_append(name).map_err(|e| {
                 fatal(
@@ -391,6 +443,8 @@ impl Supervisor {
             config_path: opts.config.clone(),
             output: Output::new(output_settings(&loaded.config)),
             watch,
+            orphan,
+            adopted_fd: None,
             cli_watch: opts.watch.clone(),
             last_change: None,
             watch_restart: None,
@@ -421,7 +475,28 @@ impl Supervisor {
             self.name,
             self.command
         ));
-        self.dispatch(Event::Letter(Letter::Up));
+        match self.orphan.take().and_then(|o| o.pidfd().map(|fd| (o, fd))) {
+            Some((o, fd)) => {
+                self.log.notice(format_args!(
+                    "adopting pid {}, left running by a previous supervise; when it ends, \
+                     its exit status goes to its parent, not to us",
+                    o.pid
+                ));
+                self.adopted_fd = Some(fd);
+                self.since = o.since;
+                self.published.pid = Some(Pid::from_raw(o.pid as i32));
+                self.pid_start = Some(o.start);
+                self.machine.restore_starts(o.starts);
+                self.dispatch(Event::Adopted(
+                    Pid::from_raw(o.pid as i32),
+                    o.want,
+                    o.paused,
+                ));
+                self.publish();
+                return Ok(());
+            }
+            None => self.dispatch(Event::Letter(Letter::Up)),
+        }
         self.publish();
         let failure = self
             .child
@@ -470,6 +545,9 @@ impl Supervisor {
             if ready.signals {
                 self.on_signals();
             }
+            if ready.adopted {
+                self.on_adopted_end();
+            }
             if ready.control && !self.exit {
                 self.on_control();
             }
@@ -517,6 +595,10 @@ impl Supervisor {
         if let Some(w) = &self.watch {
             fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
         }
+        let adopted_at = fds.len();
+        if let Some(fd) = &self.adopted_fd {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
         let streams_at = fds.len();
         fds.extend(
             self.output
@@ -532,7 +614,8 @@ impl Supervisor {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
                 control: ready(&fds[1]),
-                watch: streams_at > watch_at && ready(&fds[watch_at]),
+                watch: adopted_at > watch_at && ready(&fds[watch_at]),
+                adopted: streams_at > adopted_at && ready(&fds[adopted_at]),
                 streams: fds[streams_at..]
                     .iter()
                     .enumerate()
@@ -603,6 +686,19 @@ impl Supervisor {
                 }
                 None => self.reaped_helper(pid, how),
             }
+        }
+    }
+
+    /// The adopted service ended; its exit status is its parent's, not ours.
+    fn on_adopted_end(&mut self) {
+        self.adopted_fd = None;
+        if let (Some(pid), true) = (self.machine.pid(), self.machine.adopted()) {
+            self.log.notice(format_args!("adopted pid {pid} ended"));
+            self.last_exit = Some(LastExit {
+                how: Exit::Unknown,
+                at: SystemTime::now(),
+            });
+            self.dispatch(Event::Exited(pid, Exit::Unknown));
         }
     }
 
@@ -1013,6 +1109,7 @@ impl Supervisor {
                 .then(|| self.machine.window_exits() as u64),
             gave_up: self.machine.gave_up().map(|g| describe_give_up(&g)),
             backoff: (!self.machine.backoff().is_zero()).then(|| self.machine.backoff()),
+            adopted: self.machine.adopted(),
             watch: self
                 .watch
                 .as_ref()

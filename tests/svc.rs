@@ -508,7 +508,10 @@ fn a_stopped_supervise_with_a_full_fifo_is_named_not_waited_for() {
     let out = svc(&["-u", p(&sup.dir)]);
     assert!(t0.elapsed() < Duration::from_secs(1));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not reading its control FIFO"), "{out:?}");
+    assert!(
+        stderr(&out).contains("not reading its control FIFO"),
+        "{out:?}"
+    );
     kill(sup.supervise_pid(), libc::SIGCONT);
     sup.wait_pid();
 }

@@ -59,6 +59,8 @@ pub struct View {
     pub watch: Vec<String>,
     /// The last restart for a change: when, and the path.
     pub watch_restart: Option<(SystemTime, String)>,
+    /// The running service was adopted from a previous supervise.
+    pub adopted: bool,
 }
 
 /// Reads a status directory into a view.
@@ -106,6 +108,9 @@ pub fn inspect(dir: &Path) -> Result<View, Problem> {
         backoff: state.as_ref().and_then(|r| r.backoff),
         watch: state.as_ref().map(|r| r.watch.clone()).unwrap_or_default(),
         watch_restart: state.as_ref().and_then(|r| r.watch_restart.clone()),
+        adopted: state
+            .as_ref()
+            .is_some_and(|r| r.adopted && r.pid == status.pid),
     })
 }
 
@@ -163,6 +168,9 @@ pub fn line(v: &View, now: SystemTime) -> String {
         }
         (_, Some(p)) => {
             let _ = write!(s, "up (pid {p}) {secs} seconds");
+            if v.adopted {
+                s.push_str(", adopted");
+            }
         }
         (_, None) => {
             let _ = write!(s, "down {secs} seconds");
@@ -303,6 +311,7 @@ pub fn json(v: &View, now: SystemTime) -> String {
             json_opt(v.next_start.map(|t| json_secs(secs_between(now, t)))),
         ),
         ("unsupervised_pid", json_opt(v.orphan)),
+        ("adopted", v.adopted.to_string()),
         ("window_exits", json_opt(v.window_exits)),
         ("gave_up", json_opt(v.gave_up.as_deref().map(json_str))),
         (
@@ -421,9 +430,10 @@ fn prom_value(i: usize, v: &View, now: SystemTime) -> Option<String> {
         }),
         3 => b(v.want == Want::Up),
         4 => v.starts.map(|s| s.saturating_sub(1).to_string()),
-        5 => v.last_exit.map(|e| match e.how {
-            Exit::Code(c) => c.to_string(),
-            Exit::Signal { signal, .. } => (128 + signal).to_string(),
+        5 => v.last_exit.and_then(|e| match e.how {
+            Exit::Code(c) => Some(c.to_string()),
+            Exit::Signal { signal, .. } => Some((128 + signal).to_string()),
+            Exit::Unknown => None,
         }),
         6 => b(v.paused),
         7 => b(v.gave_up.is_some()),
@@ -506,6 +516,7 @@ mod tests {
             backoff: None,
             watch: Vec::new(),
             watch_restart: None,
+            adopted: false,
         }
     }
 

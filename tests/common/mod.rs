@@ -194,10 +194,14 @@ impl Supervised {
         read_state(&self.dir)
     }
 
-    /// The pid `status` names, once `state` (written just after it) says the same.
+    /// The pid `status` names, once `state` (written just after it) says the same and
+    /// both come from this supervise (not from one that ran on the directory before).
     fn settled_pid(&self) -> Option<u32> {
         let pid = self.status()?.pid;
-        (self.state()?.pid == pid).then_some(pid)
+        let state = self.state()?;
+        let ours = self.process.is_none() && self.daemon_pid.is_none()
+            || state.supervise_pid == self.supervise_pid();
+        (ours && state.pid == pid).then_some(pid)
     }
 
     /// The service's pid once it runs.
