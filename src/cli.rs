@@ -42,6 +42,9 @@ supervises in the background, unless -n is given.
                  stay attached: do not daemonize (systemd, containers, tests)
   --watch PATH   restart the service when PATH changes (a directory: anything
                  under it); repeatable, adds to the config's watch key
+  --subreaper    reap every orphaned descendant (PR_SET_CHILD_SUBREAPER), stay in
+                 the foreground, and exit with the service's exit code once asked
+                 to stop (128 + signal if a signal ended it); implied as PID 1
   -v, --version  print the version
   -h, --help     print this help
 
@@ -50,7 +53,7 @@ Control: write letters to STATUS_DIR/control, or use svc:
   h a i t k q 1 2   send HUP ALRM INT TERM KILL QUIT USR1 USR2
   s silence alarms   n alarms on   r reload config
 
-Exit codes: 0 stopped as asked; 100 bad usage, bad config or command not found;
+Exit codes: 0 stopped as asked (with --subreaper or as PID 1: the service's code); 100 bad usage, bad config or command not found;
 111 cannot set up the status directory (unwritable, or already supervised).
 ";
 
@@ -96,6 +99,9 @@ pub struct Options {
     pub foreground: bool,
     /// `--watch PATH`, repeatable: paths whose changes restart the service.
     pub watch: Vec<PathBuf>,
+    /// `--subreaper`: adopt and reap orphaned descendants, exit with the service's
+    /// code (implied when supervise runs as PID 1).
+    pub subreaper: bool,
 }
 
 /// What the command line asks for.
@@ -143,6 +149,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut time_limit = None;
     let mut foreground = false;
     let mut watch = Vec::new();
+    let mut subreaper = false;
     let mut u_dir = false;
     while let Some(arg) = p.next()? {
         match arg {
@@ -171,6 +178,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             }
             Short('n') | Long("foreground") => foreground = true,
             Long("watch") => watch.push(PathBuf::from(p.value()?)),
+            Long("subreaper") => subreaper = true,
             Short('v') | Long("version") => return Ok(Cli::Version),
             Short('h') | Long("help") => return Ok(Cli::Help),
             Value(first) if u_dir => {
@@ -208,6 +216,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         time_limit,
         foreground,
         watch,
+        subreaper,
     }))
 }
 
@@ -315,6 +324,7 @@ mod tests {
         assert_eq!(o.restart_script, Some(OsString::from("./r.sh")));
         assert_eq!(o.time_limit, Some(30));
         assert!(run(&["--foreground", "-p", "d", "-f", "x"]).foreground);
+        assert!(run(&["--subreaper", "-p", "d", "-f", "x"]).subreaper);
         let o = run(&["--watch", "conf", "--watch=content/", "-p", "d", "-f", "x"]);
         assert_eq!(
             o.watch,

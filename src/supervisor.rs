@@ -58,7 +58,7 @@ fn fatal(code: u8, message: impl Into<String>) -> Fatal {
 
 /// Runs `supervise` with its arguments (program name excluded); returns the exit code.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
-    let opts = match cli::parse(args) {
+    let mut opts = match cli::parse(args) {
         Ok(cli::Cli::Run(opts)) => opts,
         Ok(cli::Cli::Version) => {
             println!("supervise {}", env!("CARGO_PKG_VERSION"));
@@ -74,6 +74,17 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
         }
     };
     daemon::sanitize_process();
+    // As a container's init, or asked to: stay in front, take in orphans.
+    if std::process::id() == 1 {
+        opts.subreaper = true;
+    }
+    if opts.subreaper {
+        opts.foreground = true;
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            eprintln!("supervise: cannot become a subreaper: {e}");
+            return EXIT_SETUP;
+        }
+    }
     let readiness = if opts.foreground {
         None
     } else {
@@ -350,6 +361,8 @@ pub struct Supervisor {
     alarm_helper: Option<Program>,
     /// The service's stdout and stderr.
     output: Output,
+    /// Subreaper (or PID 1): exit with the service's code.
+    subreaper: bool,
     /// `--watch` paths from the command line (the config adds its own).
     cli_watch: Vec<std::path::PathBuf>,
     /// The watcher, when something is watched.
@@ -442,6 +455,7 @@ impl Supervisor {
             host,
             config_path: opts.config.clone(),
             output: Output::new(output_settings(&loaded.config)),
+            subreaper: opts.subreaper,
             watch,
             orphan,
             adopted_fd: None,
@@ -572,7 +586,15 @@ impl Supervisor {
                 turns += 1;
             }
         }
-        let code = self.machine.exit_code();
+        let code = match (self.subreaper, self.machine.gave_up(), self.last_exit) {
+            // A container's init leaves with what its service left with.
+            (true, None, Some(e)) => match e.how {
+                Exit::Code(c) => c as u8,
+                Exit::Signal { signal, .. } => (128 + signal) as u8,
+                Exit::Unknown => 0,
+            },
+            _ => self.machine.exit_code(),
+        };
         match self.machine.gave_up() {
             Some(g) => self.log.fatal(format_args!(
                 "{}: supervise pid {} exiting",
@@ -979,7 +1001,7 @@ impl Supervisor {
     fn reaped_helper(&mut self, pid: Pid, how: Exit) {
         let Some(i) = self.helpers.iter().position(|h| h.pid() == pid) else {
             self.log
-                .notice(format_args!("reaped pid {pid} ({how}), not the service"));
+                .notice(format_args!("reaped orphan pid {pid} ({how})"));
             return;
         };
         match self.helpers.swap_remove(i) {

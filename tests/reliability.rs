@@ -116,3 +116,75 @@ fn a_recycled_pid_is_never_taken_for_the_service() {
     assert_ne!(fresh, service);
     assert!(!second.log().contains("adopting"));
 }
+
+/// A service that leaves an orphan behind: a grandchild whose parent exits at once,
+/// which ends 0.5 s later with code 3.
+const ORPHANING: &str = "sh -c '(sh -c \"sleep 0.5; exit 3\" &); exec sleep 1000'";
+
+#[test]
+fn a_subreaper_reaps_orphans_and_exits_with_the_service_code() {
+    let sb = Sandbox::new();
+    let mut sup = sb.start_with("app", &["--subreaper", "-f", ORPHANING]);
+    wait_until("the orphan reaped", || {
+        sup.log().contains("reaped orphan pid") && sup.log().contains("(exited 3)")
+    });
+    // No zombie left among supervise's children.
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", sup.supervise_pid()))
+        .unwrap_or_default();
+    for c in children
+        .split_whitespace()
+        .filter_map(|c| c.parse::<u32>().ok())
+    {
+        assert_ne!(state_of(c), Some('Z'), "zombie {c}");
+    }
+    kill(sup.supervise_pid(), libc::SIGTERM);
+    let status = sup.wait_exit();
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGTERM),
+        "the service died of TERM"
+    );
+}
+
+#[test]
+fn as_pid_1_in_a_pid_namespace() {
+    if !nix::unistd::Uid::effective().is_root() || !has_command("unshare") {
+        eprintln!("not root or no unshare: PID 1 test skipped");
+        return;
+    }
+    let sb = Sandbox::new();
+    let dir = sb.dir("app");
+    let mut unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(supervise_bin())
+        .arg("-p")
+        .arg(&dir)
+        .args(["-f", ORPHANING])
+        .current_dir(sb.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // supervise is the child of unshare, and PID 1 inside; it stays in front though
+    // not given -n.
+    let sup = wait_for("supervise under unshare", || {
+        let c = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).ok()?;
+        c.split_whitespace().next()?.parse::<u32>().ok()
+    });
+    // (Not a `Supervised`: its clean-up would signal pids of the namespace's numbering
+    // on the host. Ending the namespace's PID 1 ends everything in it.)
+    let log = || fs::read_to_string(dir.join("supervise.log")).unwrap_or_default();
+    wait_until("the service", || {
+        read_status(&dir).is_some_and(|s| s.pid != 0)
+    });
+    assert_eq!(
+        fs::read_to_string(dir.join("lock")).unwrap().trim(),
+        "1",
+        "PID 1 inside"
+    );
+    wait_until("the orphan reaped", || log().contains("reaped orphan pid"));
+    kill(sup, libc::SIGTERM);
+    let status = wait_for("unshare to exit", || unshare.try_wait().ok().flatten());
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{}", log());
+}
