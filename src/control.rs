@@ -159,6 +159,60 @@ pub fn parse(bytes: &[u8]) -> impl Iterator<Item = Parsed> + '_ {
         .map(|&b| Letter::from_byte(b).map_or(Parsed::Unknown(b), Parsed::Letter))
 }
 
+/// Rate limit for "unknown letter" warnings: garbage written to `control` (a
+/// megabyte of it, say) must not turn into a megabyte of log. At most [`NOISE_LINES`]
+/// lines per [`NOISE_WINDOW`]; what is held back is counted and reported in one line
+/// when the window ends.
+#[derive(Debug, Clone, Default)]
+pub struct Noise {
+    window: Option<std::time::Instant>,
+    lines: u32,
+    held: u64,
+}
+
+/// Lines per window.
+pub const NOISE_LINES: u32 = 5;
+/// The window.
+pub const NOISE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Noise {
+    /// An unknown byte arrived: the line to log, if one may be logged now.
+    pub fn note(&mut self, byte: u8, now: std::time::Instant) -> Option<String> {
+        if self.window.is_none_or(|start| now >= start + NOISE_WINDOW) {
+            self.window = Some(now);
+            self.lines = 0;
+        }
+        if self.lines < NOISE_LINES {
+            self.lines += 1;
+            Some(format!(
+                "unknown control letter {:?} ignored",
+                char::from(byte)
+            ))
+        } else {
+            self.held += 1;
+            None
+        }
+    }
+
+    /// When the held-back count is due to be reported.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        match (self.held, self.window) {
+            (0, _) | (_, None) => None,
+            (_, Some(start)) => Some(start + NOISE_WINDOW),
+        }
+    }
+
+    /// The summary line once the window is over, if anything was held back.
+    pub fn flush(&mut self, now: std::time::Instant) -> Option<String> {
+        if self.deadline().is_some_and(|d| d <= now) {
+            let held = std::mem::take(&mut self.held);
+            self.window = None;
+            return Some(format!("{held} more unknown control letters ignored"));
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +266,21 @@ mod tests {
             .filter(|l| l.plain_signal().is_some())
             .count();
         assert_eq!(signalling, 8, "h a i t k q 1 2");
+    }
+
+    #[test]
+    fn noise_is_rate_limited_and_summed_up() {
+        let t0 = std::time::Instant::now();
+        let mut n = Noise::default();
+        let logged = (0..1000).filter_map(|_| n.note(b'?', t0)).count();
+        assert_eq!(logged, NOISE_LINES as usize);
+        assert_eq!(n.deadline(), Some(t0 + NOISE_WINDOW));
+        assert_eq!(n.flush(t0 + NOISE_WINDOW / 2), None);
+        assert_eq!(
+            n.flush(t0 + NOISE_WINDOW).as_deref(),
+            Some("995 more unknown control letters ignored")
+        );
+        assert_eq!(n.deadline(), None);
+        assert!(n.note(b'?', t0 + NOISE_WINDOW).is_some(), "a new window");
     }
 }

@@ -361,6 +361,8 @@ pub struct Supervisor {
     alarm_helper: Option<Program>,
     /// The service's stdout and stderr.
     output: Output,
+    /// Rate limit for unknown-letter warnings.
+    noise: control::Noise,
     /// Subreaper (or PID 1): exit with the service's code.
     subreaper: bool,
     /// `--watch` paths from the command line (the config adds its own).
@@ -455,6 +457,7 @@ impl Supervisor {
             host,
             config_path: opts.config.clone(),
             output: Output::new(output_settings(&loaded.config)),
+            noise: control::Noise::default(),
             subreaper: opts.subreaper,
             watch,
             orphan,
@@ -576,6 +579,9 @@ impl Supervisor {
             {
                 self.dispatch(Event::Timer);
             }
+            if let Some(line) = self.noise.flush(Instant::now()) {
+                self.log.warn(line);
+            }
             self.publish();
         }
         // What the service wrote last is not lost with supervise; a bound, though, as
@@ -628,10 +634,14 @@ impl Supervisor {
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
         let ready = |f: &PollFd| f.any().unwrap_or(false);
-        let deadline = [self.machine.deadline(), self.published.retry_at]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            self.machine.deadline(),
+            self.published.retry_at,
+            self.noise.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match poll(&mut fds, timeout_until(deadline)) {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
@@ -754,10 +764,11 @@ impl Supervisor {
                 }
                 match item {
                     Parsed::Letter(l) => self.dispatch(Event::Letter(l)),
-                    Parsed::Unknown(b) => self.log.warn(format_args!(
-                        "unknown control letter {:?} ignored",
-                        char::from(b)
-                    )),
+                    Parsed::Unknown(b) => {
+                        if let Some(line) = self.noise.note(b, Instant::now()) {
+                            self.log.warn(line);
+                        }
+                    }
                 }
             }
         }

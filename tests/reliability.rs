@@ -188,3 +188,55 @@ fn as_pid_1_in_a_pid_namespace() {
     let status = wait_for("unshare to exit", || unshare.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{}", log());
 }
+
+#[test]
+fn a_megabyte_of_garbage_in_control_is_survived_and_barely_logged() {
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    let pid = sup.wait_pid();
+    // Bytes that are no letter (nor a blank): 0x80..=0xff and '?'.
+    let garbage: Vec<u8> = (0..1 << 20)
+        .map(|i| {
+            if i % 7 == 0 {
+                b'?'
+            } else {
+                0x80 | (i % 128) as u8
+            }
+        })
+        .collect();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(sup.dir.join("control"))
+            .unwrap();
+        let mut rest = &garbage[..];
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !rest.is_empty() {
+            match f.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "supervise stopped reading"
+                    );
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    // Still there, still supervising, and it answers.
+    sup.send("s");
+    wait_until("s applied", || sup.status().is_some_and(|s| !s.alarms));
+    assert_eq!(sup.status().unwrap().pid, pid);
+    let wf = sup.log_wf();
+    let lines = wf
+        .lines()
+        .filter(|l| l.contains("unknown control letter"))
+        .count();
+    assert!(lines <= 5, "{lines} lines for a megabyte of garbage");
+    assert!(wf.len() < 4096, "{} bytes of log", wf.len());
+}
