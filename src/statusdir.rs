@@ -8,10 +8,11 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::Mode;
 
 /// File names inside a status directory, shared by supervise and svc.
@@ -82,9 +83,12 @@ pub struct StatusDir {
     // Held for their side effects: the flock, and the FIFO ends that make `ok` and
     // `control` answer while supervise lives.
     _lock: File,
-    _ok: File,
-    _control_writer: File,
+    ok: File,
+    control_writer: File,
     control: File,
+    /// Watches on the two FIFOs' inodes: an unlink, a rename or a chmod of either
+    /// shows up here, and [`StatusDir::repair`] puts things right.
+    fifo_watch: Option<Inotify>,
 }
 
 impl StatusDir {
@@ -104,14 +108,97 @@ impl StatusDir {
         make_fifo(&ok_path)?;
         // The reader first: a non-blocking open for writing fails without one.
         let control = open_fifo(&control_path, false)?;
-        Ok(StatusDir {
+        let mut d = StatusDir {
             path: path.to_path_buf(),
             dir,
             _lock: lock,
-            _ok: open_fifo(&ok_path, false)?,
-            _control_writer: open_fifo(&control_path, true)?,
+            ok: open_fifo(&ok_path, false)?,
+            control_writer: open_fifo(&control_path, true)?,
             control,
-        })
+            fifo_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+        };
+        d.watch_fifos();
+        Ok(d)
+    }
+
+    fn watch_fifos(&mut self) {
+        let Some(w) = &self.fifo_watch else {
+            return;
+        };
+        for name in [names::CONTROL, names::OK] {
+            let mask = AddWatchFlags::IN_ATTRIB
+                | AddWatchFlags::IN_DELETE_SELF
+                | AddWatchFlags::IN_MOVE_SELF;
+            let _ = w.add_watch(&self.path.join(name), mask);
+        }
+    }
+
+    /// The descriptor that becomes readable when a FIFO is tampered with.
+    pub fn fifo_events(&self) -> Option<BorrowedFd<'_>> {
+        self.fifo_watch.as_ref().map(|w| w.as_fd())
+    }
+
+    /// After [`StatusDir::fifo_events`]: makes `control` and `ok` what they must be
+    /// again (the FIFOs supervise holds, mode 0600), recreating one that was removed
+    /// or replaced. Returns what was done, for the log.
+    pub fn repair(&mut self) -> Vec<String> {
+        if let Some(w) = &self.fifo_watch {
+            while matches!(w.read_events(), Ok(ev) if !ev.is_empty()) {}
+        }
+        let mut done = Vec::new();
+        for name in [names::CONTROL, names::OK] {
+            let path = self.path.join(name);
+            let held = if name == names::CONTROL {
+                &self.control
+            } else {
+                &self.ok
+            };
+            let ours = held.metadata().ok().map(|m| (m.dev(), m.ino()));
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_fifo() && Some((m.dev(), m.ino())) == ours => {
+                    if m.permissions().mode() & 0o777 != 0o600 {
+                        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+                        done.push(format!(
+                            "{} had its mode changed: set back to 0600",
+                            path.display()
+                        ));
+                    }
+                }
+                _ => match self.remake(name) {
+                    Ok(()) => done.push(format!(
+                        "{} was removed or replaced: made a new FIFO",
+                        path.display()
+                    )),
+                    Err(e) => done.push(format!(
+                        "{} was removed or replaced and cannot be made again: {e}; \
+                         svc cannot reach this supervise until it is",
+                        path.display()
+                    )),
+                },
+            }
+        }
+        if !done.is_empty() {
+            self.watch_fifos();
+        }
+        done
+    }
+
+    /// Replaces whatever is at `name` with a new FIFO and holds it open.
+    fn remake(&mut self, name: &str) -> Result<(), SetupError> {
+        let path = self.path.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SetupError::Io("remove".into(), path, e)),
+        }
+        make_fifo(&path)?;
+        if name == names::CONTROL {
+            self.control = open_fifo(&path, false)?;
+            self.control_writer = open_fifo(&path, true)?;
+        } else {
+            self.ok = open_fifo(&path, false)?;
+        }
+        Ok(())
     }
 
     /// The directory as given on the command line.
@@ -311,5 +398,39 @@ mod tests {
             msg.starts_with("cannot create directory /proc/self/nope/status/app: "),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_removed_or_replaced_fifo_is_made_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = StatusDir::take(tmp.path()).unwrap();
+        assert!(dir.repair().is_empty(), "nothing wrong");
+        fs::remove_file(tmp.path().join(names::CONTROL)).unwrap();
+        fs::remove_file(tmp.path().join(names::OK)).unwrap();
+        fs::write(tmp.path().join(names::OK), "squatter").unwrap();
+        let done = dir.repair();
+        assert_eq!(done.len(), 2, "{done:?}");
+        for name in [names::CONTROL, names::OK] {
+            let m = fs::symlink_metadata(tmp.path().join(name)).unwrap();
+            assert!(m.file_type().is_fifo(), "{name}");
+        }
+        crate::client::send(tmp.path(), b"u").expect("control works again");
+        let mut buf = [0u8; 4];
+        assert_eq!(dir.read_control(&mut buf).unwrap(), 1);
+        assert!(
+            crate::client::running(tmp.path()).unwrap(),
+            "ok works again"
+        );
+        fs::set_permissions(
+            tmp.path().join(names::CONTROL),
+            fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        assert_eq!(dir.repair().len(), 1);
+        let mode = fs::metadata(tmp.path().join(names::CONTROL))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -188,6 +188,8 @@ struct Ready {
     watch: bool,
     /// The adopted service ended.
     adopted: bool,
+    /// Someone touched the FIFOs.
+    fifos: bool,
     /// Bit i: output stream i has data.
     streams: u8,
 }
@@ -232,6 +234,11 @@ fn start_watch(
             None
         }
     }
+}
+
+/// `/dev/null` for writing, where output goes when its files cannot be opened.
+fn null_output() -> io::Result<File> {
+    OpenOptions::new().write(true).open("/dev/null")
 }
 
 /// The output settings from the config.
@@ -565,6 +572,11 @@ impl Supervisor {
             if ready.adopted {
                 self.on_adopted_end();
             }
+            if ready.fifos {
+                for line in self.dir.repair() {
+                    self.log.warn(line);
+                }
+            }
             if ready.control && !self.exit {
                 self.on_control();
             }
@@ -627,6 +639,10 @@ impl Supervisor {
         if let Some(fd) = &self.adopted_fd {
             fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
         }
+        let fifos_at = fds.len();
+        if let Some(fd) = self.dir.fifo_events() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let streams_at = fds.len();
         fds.extend(
             self.output
@@ -647,7 +663,8 @@ impl Supervisor {
                 signals: ready(&fds[0]),
                 control: ready(&fds[1]),
                 watch: adopted_at > watch_at && ready(&fds[watch_at]),
-                adopted: streams_at > adopted_at && ready(&fds[adopted_at]),
+                adopted: fifos_at > adopted_at && ready(&fds[adopted_at]),
+                fifos: streams_at > fifos_at && ready(&fds[fifos_at]),
                 streams: fds[streams_at..]
                     .iter()
                     .enumerate()
@@ -805,14 +822,19 @@ impl Supervisor {
 
     /// Forks the service; the outcome is the next event.
     fn spawn(&mut self) -> Event {
+        // Without its output files (a read-only or full status directory) the service
+        // still runs: its output goes nowhere until the next start can open them.
         let fds = match self.output.for_child(self.dir.fd(), &self.log) {
             Ok(fds) => fds,
             Err(e) => {
                 self.log.warn(format_args!(
-                    "cannot set up the service's output in {}: {e}; trying again in a second",
+                    "cannot set up the service's output in {}: {e}; this run's output is discarded",
                     self.dir.path().display()
                 ));
-                return Event::SpawnFailed;
+                match null_output().and_then(|n| Ok((n.try_clone()?, n))) {
+                    Ok((out, err)) => ChildFds::Files(out, err),
+                    Err(_) => return Event::SpawnFailed,
+                }
             }
         };
         let (stdout, stderr) = match &fds {

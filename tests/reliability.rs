@@ -228,8 +228,16 @@ fn a_megabyte_of_garbage_in_control_is_survived_and_barely_logged() {
             }
         }
     }
-    // Still there, still supervising, and it answers.
-    sup.send("s");
+    // Still there, still supervising, and it answers (once it has read the rest).
+    wait_until("room in the FIFO", || {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(sup.dir.join("control"))
+            .is_ok_and(|mut f| f.write_all(b"s").is_ok())
+    });
     wait_until("s applied", || sup.status().is_some_and(|s| !s.alarms));
     assert_eq!(sup.status().unwrap().pid, pid);
     let wf = sup.log_wf();
@@ -239,4 +247,96 @@ fn a_megabyte_of_garbage_in_control_is_survived_and_barely_logged() {
         .count();
     assert!(lines <= 5, "{lines} lines for a megabyte of garbage");
     assert!(wf.len() < 4096, "{} bytes of log", wf.len());
+}
+
+#[test]
+fn a_deleted_or_replaced_control_fifo_is_made_again() {
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    let pid = sup.wait_pid();
+    fs::remove_file(sup.dir.join("control")).unwrap();
+    wait_until("a new control FIFO", || {
+        fs::symlink_metadata(sup.dir.join("control")).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_fifo()
+        })
+    });
+    assert!(
+        sup.log_wf()
+            .contains("control was removed or replaced: made a new FIFO"),
+        "{}",
+        sup.log_wf()
+    );
+    // A regular file put in its place is replaced too.
+    let tmp = sup.dir.join("junk");
+    fs::write(&tmp, "not a fifo").unwrap();
+    fs::rename(&tmp, sup.dir.join("control")).unwrap();
+    wait_until("the squatter replaced", || {
+        fs::symlink_metadata(sup.dir.join("control")).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_fifo()
+        })
+    });
+    // svc reaches supervise through it.
+    let out = svc(&["-k", "-wr", "-T", "10", p(&sup.dir)]);
+    assert!(out.status.success(), "{out:?}");
+    assert_ne!(sup.wait_pid(), pid);
+}
+
+#[test]
+fn an_unwritable_status_directory_keeps_the_service_running() {
+    if !nix::unistd::Uid::effective().is_root() || !has_command("chattr") {
+        eprintln!("not root or no chattr: unwritable status directory test skipped");
+        return;
+    }
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    let pid = sup.wait_pid();
+    let chattr = |flag: &str| {
+        let mut c = Command::new("chattr");
+        c.arg(flag).arg(&sup.dir);
+        run_bounded(c).status.success()
+    };
+    /// Lifts the immutable flag whatever happens, or the temp dir stays forever.
+    struct Mutable(std::path::PathBuf);
+    impl Drop for Mutable {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).output();
+        }
+    }
+    let _mutable = Mutable(sup.dir.clone());
+    wait_until("past the throttle", || {
+        sup.status().is_some_and(|s| {
+            s.since.to_system_time().elapsed().unwrap_or_default() > Duration::from_millis(1100)
+        })
+    });
+    // Immutable: nothing can be created or renamed in it (status.new, status).
+    if !chattr("+i") {
+        eprintln!("chattr +i not supported here: skipped");
+        return;
+    }
+    kill(pid, libc::SIGKILL);
+    let children = || {
+        fs::read_to_string(format!("/proc/{0}/task/{0}/children", sup.supervise_pid()))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+            .filter(|&c| c != pid && alive(c))
+            .collect::<Vec<_>>()
+    };
+    let new = wait_for("a new service although nothing can be written", || {
+        children().first().copied()
+    });
+    assert_eq!(
+        read_status(&sup.dir).unwrap().pid,
+        pid,
+        "status could not be written"
+    );
+    assert!(alive(sup.supervise_pid()));
+    assert!(chattr("-i"));
+    wait_until("status to catch up", || {
+        read_status(&sup.dir).is_some_and(|s| s.pid == new)
+    });
+    wait_until("the warning", || sup.log_wf().contains("cannot write"));
+    wait_until("the all-clear", || sup.log().contains("works again"));
 }
