@@ -270,52 +270,6 @@ fn bad_identity_is_an_error_at_start_and_a_warning_at_reload() {
     sup.wait_new_pid(pid);
 }
 
-/// Creates a user with a supplementary group for the test, and removes both after.
-struct TestUser {
-    name: String,
-    group: String,
-}
-
-impl TestUser {
-    fn create(tag: &str) -> Option<TestUser> {
-        if !nix::unistd::Uid::effective().is_root() || !has_command("useradd") {
-            eprintln!("not root or no useradd: user test skipped");
-            return None;
-        }
-        let name = format!("sv{tag}{}", std::process::id() % 100_000);
-        let group = format!("{name}x");
-        let ok = |mut c: Command| {
-            run_bounded({
-                c.stdout(std::process::Stdio::null());
-                c
-            })
-            .status
-            .success()
-        };
-        let mut g = Command::new("groupadd");
-        g.arg(&group);
-        assert!(ok(g), "groupadd");
-        let mut u = Command::new("useradd");
-        u.args([
-            "-m",
-            "-d",
-            &format!("/tmp/{name}-home"),
-            "-G",
-            &group,
-            &name,
-        ]);
-        assert!(ok(u), "useradd");
-        Some(TestUser { name, group })
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").args(["-r", &self.name]).output();
-        let _ = Command::new("groupdel").arg(&self.group).output();
-    }
-}
-
 #[test]
 fn user_runs_the_service_with_its_groups_and_home() {
     let Some(user) = TestUser::create("u") else {

@@ -340,3 +340,70 @@ fn an_unwritable_status_directory_keeps_the_service_running() {
     wait_until("the warning", || sup.log_wf().contains("cannot write"));
     wait_until("the all-clear", || sup.log().contains("works again"));
 }
+
+#[test]
+fn a_failing_fork_is_warned_about_and_retried_and_supervise_stays() {
+    let Some(user) = TestUser::create("f") else {
+        return;
+    };
+    if !has_command("prlimit") || !has_command("setpriv") {
+        eprintln!("no prlimit or setpriv: skipped");
+        return;
+    }
+    let sb = Sandbox::new();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let home = sb.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let (uid, gid) = user.ids();
+    nix::unistd::chown(&home, Some(uid.into()), Some(gid.into())).unwrap();
+    let dir = home.join("status").join("app");
+    let as_user = |c: &mut Command| {
+        c.arg("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups");
+    };
+    // The user's process budget: 2, taken by a blocker and supervise. Every fork fails.
+    let mut blocker = {
+        let mut c = Command::new("prlimit");
+        c.args(["--nproc=2:2", "--"]);
+        as_user(&mut c);
+        c.args(["sleep", "1000"]).spawn().unwrap()
+    };
+    let mut c = Command::new("prlimit");
+    c.args(["--nproc=2:2", "--"]);
+    as_user(&mut c);
+    let child = c
+        .arg(supervise_bin())
+        .args(["-n", "-p"])
+        .arg(&dir)
+        .args(["-f", "sleep 1000"])
+        .current_dir(&home)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sup = Supervised {
+        dir: dir.clone(),
+        process: Some(child),
+        daemon_pid: None,
+    };
+    wait_until("the fork failure", || {
+        sup.log_wf()
+            .contains("cannot fork: Resource temporarily unavailable")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let wf = sup.log_wf();
+    let tries = wf.matches("cannot fork").count();
+    assert!(
+        (2..=5).contains(&tries),
+        "retried about once a second, not in a loop: {tries}"
+    );
+    assert!(alive(sup.supervise_pid()));
+    assert_eq!(sup.state().unwrap().starts, 0);
+    // Room again: the next try starts the service.
+    let _ = blocker.kill();
+    let _ = blocker.wait();
+    sup.wait_pid();
+}

@@ -400,3 +400,61 @@ pub fn os(s: &str) -> &OsStr {
 pub fn has_command(name: &str) -> bool {
     supervise::command::resolve(OsStr::new(name), std::env::var_os("PATH").as_deref()).is_ok()
 }
+
+/// Creates a user with a supplementary group for the test, and removes both after.
+pub struct TestUser {
+    pub name: String,
+    pub group: String,
+}
+
+impl TestUser {
+    pub fn create(tag: &str) -> Option<TestUser> {
+        if !nix::unistd::Uid::effective().is_root() || !has_command("useradd") {
+            eprintln!("not root or no useradd: user test skipped");
+            return None;
+        }
+        let name = format!("sv{tag}{}", std::process::id() % 100_000);
+        let group = format!("{name}x");
+        // Left over by a run that was killed: start clean.
+        let _ = Command::new("userdel").args(["-r", &name]).output();
+        let _ = Command::new("groupdel").arg(&group).output();
+        let ok = |mut c: Command| {
+            run_bounded({
+                c.stdout(std::process::Stdio::null());
+                c
+            })
+            .status
+            .success()
+        };
+        let mut g = Command::new("groupadd");
+        g.arg(&group);
+        assert!(ok(g), "groupadd");
+        let mut u = Command::new("useradd");
+        u.args([
+            "-m",
+            "-d",
+            &format!("/tmp/{name}-home"),
+            "-G",
+            &group,
+            &name,
+        ]);
+        assert!(ok(u), "useradd");
+        Some(TestUser { name, group })
+    }
+
+    /// The user's uid and gid.
+    pub fn ids(&self) -> (u32, u32) {
+        let u = nix::unistd::User::from_name(&self.name)
+            .ok()
+            .flatten()
+            .expect("the test user exists");
+        (u.uid.as_raw(), u.gid.as_raw())
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").args(["-r", &self.name]).output();
+        let _ = Command::new("groupdel").arg(&self.group).output();
+    }
+}
