@@ -223,6 +223,8 @@ pub struct Config {
     pub restart: Restart,
     /// Exit codes that count as success.
     pub success_exit_codes: Vec<i32>,
+    /// The least time between two starts (the legacy tool's one second).
+    pub restart_throttle: Duration,
     /// A run shorter than this is a failed start, and the next waits longer.
     pub start_success: Duration,
     /// The longest wait between failed starts.
@@ -278,6 +280,7 @@ impl Default for Config {
             signal_group: false,
             restart: Restart::Always,
             success_exit_codes: vec![0],
+            restart_throttle: Duration::from_secs(1),
             start_success: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             user: None,
@@ -318,6 +321,7 @@ pub const KEYS: &[&str] = &[
     "signal_group",
     "restart",
     "success_exit_codes",
+    "restart_throttle",
     "start_success",
     "backoff_max",
     "user",
@@ -620,6 +624,7 @@ impl Config {
                         })
                         .collect::<Result<_, _>>()?;
                 }
+                "restart_throttle" => c.restart_throttle = fraction_seconds(e)?,
                 "start_success" => c.start_success = fraction_seconds(e)?,
                 "backoff_max" => c.backoff_max = fraction_seconds(e)?,
                 "user" => c.user = (!e.value.is_empty()).then(|| e.value.clone()),

@@ -318,6 +318,7 @@ fn settings(
     time_limit: Option<std::time::Duration>,
 ) -> (Timing, Policy) {
     let timing = Timing {
+        throttle: cfg.restart_throttle,
         stop_timeout: cfg.stop_timeout,
         start_success: cfg.start_success,
         backoff_max: cfg.backoff_max,

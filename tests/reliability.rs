@@ -407,3 +407,63 @@ fn a_failing_fork_is_warned_about_and_retried_and_supervise_stays() {
     let _ = blocker.wait();
     sup.wait_pid();
 }
+
+/// Open descriptors and resident memory (kB) of a process that restarts its service
+/// all the time: a descriptor or two comes and goes with each start, so the fewest
+/// open and the most resident over a few samples.
+fn fds_and_rss(pid: u32) -> (usize, u64) {
+    let sample = || {
+        let fds = fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+        let rss: u64 = proc_status_field(pid, "VmRSS")
+            .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        (fds, rss)
+    };
+    let samples: Vec<(usize, u64)> = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            sample()
+        })
+        .collect();
+    (
+        samples.iter().map(|s| s.0).min().unwrap_or(0),
+        samples.iter().map(|s| s.1).max().unwrap_or(0),
+    )
+}
+
+#[test]
+fn ten_thousand_crash_restart_cycles_leak_nothing() {
+    let cycles: u64 = std::env::var("SUPERVISE_ENDURANCE_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let sb = Sandbox::new();
+    // No throttle, no backoff: a service that exits at once comes back at once.
+    sb.config("[global]\nrestart_throttle : 0\nstart_success : 0\n");
+    let sup = sb.spawn_with("app", &["-f", "true"]);
+    let starts = || sup.state().map_or(0, |s| s.starts);
+    wait_until("the warm-up", || starts() >= 100);
+    let before = fds_and_rss(sup.supervise_pid());
+    let from = starts();
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while starts() < from + cycles {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} cycles only",
+            starts() - from
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = fds_and_rss(sup.supervise_pid());
+    eprintln!(
+        "endurance: {cycles} cycles; supervise fds {} -> {}, RSS {} kB -> {} kB",
+        before.0, after.0, before.1, after.1
+    );
+    assert_eq!(after.0, before.0, "descriptors leak");
+    assert!(
+        after.1 <= before.1 + 64,
+        "memory grows: {} -> {} kB",
+        before.1,
+        after.1
+    );
+}
