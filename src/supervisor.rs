@@ -323,7 +323,6 @@ fn settings(
         start_success: cfg.start_success,
         backoff_max: cfg.backoff_max,
         debounce: cfg.watch_debounce,
-        ..Timing::default()
     };
     let policy = Policy {
         limits: Limits {
