@@ -35,6 +35,28 @@ fn main() {
     if glibc_at_least(2, 36) {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
+    // The unwinder linked in from libgcc_eh.a instead of loading libgcc_s.so: one
+    // shared library fewer for ld.so to open, map and relocate at every exec (svc,
+    // and `supervise -p` in an operator's loop), and 8 kB fewer dirty pages in every
+    // supervise. With these definitions in the binary, --as-needed drops libgcc_s.
+    if let Some(eh) = libgcc_eh() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--push-state,--whole-archive,{},--pop-state",
+            eh.display()
+        );
+    }
+}
+
+/// The C compiler's static unwinder archive, if it has one.
+fn libgcc_eh() -> Option<PathBuf> {
+    let cc = env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let out = Command::new(cc)
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    // Without the archive, cc prints the bare name back.
+    (path.is_absolute() && path.is_file()).then_some(path)
 }
 
 /// Whether the C library the binaries will run with is glibc of this version or later

@@ -89,12 +89,26 @@ pub fn detach_stdio() -> io::Result<()> {
 
 /// Puts the process in a known state before anything else: descriptors 0–2 open (so
 /// nothing we open later lands on them and is handed to the service by accident),
-/// every inherited descriptor above 2 closed, no signal ignored except SIGPIPE
-/// (as Rust set it; the child resets it).
+/// every inherited descriptor above 2 closed, SIGPIPE ignored (a write to a helper
+/// that died must be an error, not our death; the child resets it) and no other
+/// signal ignored.
 ///
 /// A shell that starts us with `&` sets SIGINT and SIGQUIT to ignored, and ignored
 /// dispositions survive exec: without this the service could not be interrupted.
 pub fn sanitize_process() {
+    sanitize_standard_fds();
+    close_inherited_descriptors();
+    ignore_sigpipe();
+    for sig in ignored_signals() {
+        if sig != libc::SIGPIPE {
+            unignore(sig);
+        }
+    }
+}
+
+/// Opens `/dev/null` on whichever of descriptors 0–2 is closed, so that the next
+/// file opened does not become someone's stdout.
+pub fn sanitize_standard_fds() {
     for fd in 0..3 {
         // SAFETY: F_GETFD only inspects; the open (without O_CLOEXEC, like any
         // standard descriptor) lands on the lowest free number, which is `fd`.
@@ -104,12 +118,27 @@ pub fn sanitize_process() {
             }
         }
     }
-    close_inherited_descriptors();
-    for sig in 1..=64 {
-        if sig != libc::SIGPIPE {
-            unignore(sig);
-        }
-    }
+}
+
+/// What Rust's runtime does before `main`, for the binaries that skip it.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a disposition to SIG_IGN installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// The signals this process ignores, from the SigIgn mask of `/proc/self/status`
+/// (one read instead of 64 system calls); every signal, to be checked one by one,
+/// where `/proc` cannot be read.
+fn ignored_signals() -> Vec<libc::c_int> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    (1..=64).filter(|s| mask & (1u64 << (s - 1)) != 0).collect()
 }
 
 /// Sets `sig` back to its default if it is ignored. Handlers need no reset (exec
