@@ -43,6 +43,7 @@ pub mod exit;
 pub mod launch;
 pub mod log;
 pub mod machine;
+pub mod memory;
 pub mod output;
 pub mod policy;
 pub mod proc;

@@ -82,6 +82,9 @@ pub enum Event {
     /// At start-up, a live service left by a previous supervise was found and is taken
     /// over instead of starting another: its pid, what was wanted, whether paused.
     Adopted(Pid, Want, bool),
+    /// A signal to [`Target::Leftovers`] found the group empty: nothing is left to
+    /// KILL later (and no deadline to wake up for).
+    GroupGone(Pid),
 }
 
 /// Who a signal goes to.
@@ -398,6 +401,11 @@ impl Machine {
             }
             Event::Changed => self.on_change(now),
             Event::Adopted(pid, want, paused) => self.on_adopted(pid, want, paused, now, out),
+            Event::GroupGone(pgid) => {
+                if self.leftovers.is_some_and(|(p, _)| p == pgid) {
+                    self.leftovers = None;
+                }
+            }
         }
         if self.exit_when_down && self.pid().is_none() && !out.contains(&Effect::Exit) {
             out.push(Effect::Exit);
@@ -1819,6 +1827,25 @@ mod tests {
         assert_eq!(out[0], Effect::Signal(l, Signal::SIGKILL));
         assert_eq!(
             out[1],
+            Effect::Signal(Target::Leftovers(pid(11)), Signal::SIGTERM)
+        );
+    }
+
+    #[test]
+    fn an_empty_group_needs_no_kill_deadline() {
+        let t0 = Instant::now();
+        let mut m = running(t0);
+        step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + 2 * SEC);
+        step(&mut m, Event::Spawned(pid(11)), t0 + 2 * SEC);
+        // Another group's news changes nothing.
+        step(&mut m, Event::GroupGone(pid(9)), t0 + 2 * SEC);
+        assert_eq!(m.deadline(), Some(t0 + 12 * SEC));
+        step(&mut m, Event::GroupGone(pid(10)), t0 + 2 * SEC);
+        assert_eq!(m.deadline(), None, "nothing left to wake up for");
+        // The next crash has no older group to KILL.
+        let out = step_all(&mut m, Event::Exited(pid(11), Exit::Code(1)), t0 + 4 * SEC);
+        assert_eq!(
+            out[0],
             Effect::Signal(Target::Leftovers(pid(11)), Signal::SIGTERM)
         );
     }

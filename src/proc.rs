@@ -5,12 +5,20 @@
 //! records it in `state` and readers compare it before believing a pid still names
 //! the service.
 
-use std::fs;
+use std::fs::File;
+use std::io::Read;
 
 /// The fields of `/proc/PID/stat` after the command name, which may itself hold
 /// spaces and parentheses (so split at the last `)`).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The kernel makes the whole line at the first read, so one read into a buffer
+    // larger than any stat line (52 numbers and a 16-byte name: under 700 bytes) gets
+    // it all; `read_to_string` would stat the file and read it in growing pieces.
+    let mut buf = [0u8; 1024];
+    let n = File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| f.read(&mut buf))
+        .ok()?;
+    let text = String::from_utf8_lossy(buf.get(..n)?);
     let (_, rest) = text.rsplit_once(')')?;
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }

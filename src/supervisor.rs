@@ -32,6 +32,7 @@ use crate::log::Log;
 use crate::machine::{
     Effect, Event, ExitCodes, GaveUp, Machine, Phase, Policy, Target, Timing, Wait,
 };
+use crate::memory;
 use crate::output::{self, ChildFds, Output};
 use crate::policy::{self, Limits};
 use crate::proc;
@@ -114,6 +115,14 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
         }
     }
     sup.run()
+}
+
+/// What came of sending a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Delivered,
+    NoSuchProcess,
+    Failed,
 }
 
 /// The signals supervise takes through its signalfd.
@@ -344,6 +353,8 @@ fn settings(
 /// One running supervise.
 #[derive(Debug)]
 pub struct Supervisor {
+    /// Our own pid (after daemonizing), asked once: it goes into every state write.
+    me: u32,
     dir: StatusDir,
     log: Log,
     machine: Machine,
@@ -485,6 +496,7 @@ impl Supervisor {
             last_exit: None,
             published: Published::default(),
             exit: false,
+            me: std::process::id(),
         })
     }
 
@@ -495,9 +507,7 @@ impl Supervisor {
     pub fn start(&mut self) -> Result<(), Fatal> {
         self.log.notice(format_args!(
             "supervise pid {} supervising {}: {}",
-            std::process::id(),
-            self.name,
-            self.command
+            self.me, self.name, self.command
         ));
         match self.orphan.take().and_then(|o| o.pidfd().map(|fd| (o, fd))) {
             Some((o, fd)) => {
@@ -551,6 +561,7 @@ impl Supervisor {
 
     /// The loop; returns supervise's exit code.
     pub fn run(&mut self) -> u8 {
+        memory::release_start_up();
         while !self.exit {
             let ready = match self.wait() {
                 Ok(ready) => ready,
@@ -617,11 +628,11 @@ impl Supervisor {
             Some(g) => self.log.fatal(format_args!(
                 "{}: supervise pid {} exiting",
                 describe_give_up(&g),
-                std::process::id()
+                self.me
             )),
             None => self
                 .log
-                .notice(format_args!("supervise pid {} exiting", std::process::id())),
+                .notice(format_args!("supervise pid {} exiting", self.me)),
         }
         code
     }
@@ -795,13 +806,28 @@ impl Supervisor {
     fn dispatch(&mut self, event: Event) {
         let mut effects = Vec::new();
         self.machine.handle(event, Instant::now(), &mut effects);
+        let mut gone = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Spawn => {
                     let outcome = self.spawn();
                     self.dispatch(outcome);
                 }
-                Effect::Signal(target, sig) => self.signal(target, sig),
+                Effect::Signal(target, sig) => {
+                    // One look at an empty group is enough: the rest of its signals
+                    // and its KILL deadline are skipped.
+                    if let Target::Leftovers(pgid) = target {
+                        if gone.contains(&pgid) {
+                            continue;
+                        }
+                        if self.signal(target, sig) == Sent::NoSuchProcess {
+                            gone.push(pgid);
+                            self.dispatch(Event::GroupGone(pgid));
+                        }
+                    } else {
+                        self.signal(target, sig);
+                    }
+                }
                 Effect::Alarm(a) => self.send_alarm(a),
                 Effect::RestartScript(n) => self.run_restart_script(n),
                 Effect::Reload => self.reload(),
@@ -864,7 +890,7 @@ impl Supervisor {
         }
     }
 
-    fn signal(&self, target: Target, sig: Signal) {
+    fn signal(&self, target: Target, sig: Signal) -> Sent {
         let kill = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), sig);
         let (result, who) = match target {
             Target::Process(pid) => (kill(pid.as_raw()), format!("pid {pid}")),
@@ -877,12 +903,14 @@ impl Supervisor {
             Target::Leftovers(pgid) => (kill(-pgid.as_raw()), format!("process group {pgid}")),
         };
         match result {
-            Ok(()) => {}
+            Ok(()) => Sent::Delivered,
             // Gone already (the process is not reaped yet, or the group is empty).
-            Err(Errno::ESRCH) => {}
-            Err(e) => self
-                .log
-                .warn(format_args!("cannot send {sig} to {who}: {e}")),
+            Err(Errno::ESRCH) => Sent::NoSuchProcess,
+            Err(e) => {
+                self.log
+                    .warn(format_args!("cannot send {sig} to {who}: {e}"));
+                Sent::Failed
+            }
         }
     }
 
@@ -929,6 +957,8 @@ impl Supervisor {
                 "config not reloaded, the previous one stays: {e}"
             )),
         }
+        // Reading and checking the config is start-up work run again.
+        memory::release_start_up();
     }
 
     /// Forks the alarm sender, or says why there is nobody to tell.
@@ -1147,7 +1177,7 @@ impl Supervisor {
             Phase::Stopping { .. } => (statefile::Phase::Stopping, None),
         };
         Record {
-            supervise_pid: std::process::id(),
+            supervise_pid: self.me,
             service: self.name.clone(),
             command: self.command.clone(),
             phase,

@@ -1,0 +1,118 @@
+//! What supervise keeps mapped while it waits.
+//!
+//! A supervise spends its life blocked in `poll`, so what it costs the host is the
+//! memory it holds then. Start-up (parsing, config, resolving the command, making the
+//! status directory) runs once but leaves its code mapped: the kernel maps file pages
+//! in 64 kB windows around each page touched, and nothing unmaps them. Like the
+//! kernel's own `free_initmem`, supervise lets that go once it is up
+//! ([`release_start_up`]): the read-only pages of its own binary (code, constants) are
+//! unmapped with `MADV_DONTNEED`, and the heap's free pages go back to the system. The
+//! loop maps back, on its next event, only the windows it runs in; the pages stay in
+//! the page cache, shared with every other supervise, and are never re-read from disk
+//! while they are there.
+//!
+//! This is safe because only segments the program never writes are released: for a
+//! private file mapping with no written (copied) pages, `MADV_DONTNEED` drops the page
+//! table entries and the next access maps the very same file page again. Writable
+//! segments, including the relocated read-only-after-relocation data, are left alone:
+//! dropping them would lose their contents.
+
+use std::ffi::c_void;
+
+/// Unmaps the read-only pages of the program's own binary and trims the heap. Cheap
+/// (a few system calls) and never fails in a way that matters: a refused `madvise`
+/// leaves the pages mapped, as before.
+pub fn release_start_up() {
+    // SAFETY: the callback only reads the program headers the loader hands it and
+    // calls madvise on read-only, never-written ranges of the program's own image.
+    unsafe {
+        libc::dl_iterate_phdr(Some(release_own_image), std::ptr::null_mut());
+        libc::malloc_trim(0);
+    }
+}
+
+/// `dl_iterate_phdr` callback: the first object reported is the program itself; stop
+/// after it (a non-zero return ends the walk).
+unsafe extern "C" fn release_own_image(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    _data: *mut c_void,
+) -> libc::c_int {
+    // SAFETY: the loader passes a valid dl_phdr_info, whose dlpi_phdr points at
+    // dlpi_phnum program headers, for the duration of the call.
+    let (base, headers) = unsafe {
+        let info = &*info;
+        let headers = if info.dlpi_phdr.is_null() {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
+        };
+        (info.dlpi_addr, headers)
+    };
+    // All ranges first: the headers themselves live in the first read-only segment,
+    // and reading them after releasing it would map it straight back.
+    let page = page_size();
+    let mut ranges = [(0, 0); 8];
+    let mut n = 0;
+    for h in headers {
+        if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 || n == ranges.len() {
+            continue;
+        }
+        if let Some(range) = inner_pages(base + h.p_vaddr, h.p_memsz, page) {
+            ranges[n] = range;
+            n += 1;
+        }
+    }
+    for &(start, len) in &ranges[..n] {
+        // SAFETY: a whole-page range inside a read-only segment of our own image.
+        unsafe {
+            libc::madvise(
+                start as *mut c_void,
+                len as libc::size_t,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+    1
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+/// The whole pages inside `[start, start + len)`, as (address, length): rounded
+/// inwards, so a page shared with a neighbouring (perhaps writable) segment is never
+/// included. `None` when not one whole page fits.
+fn inner_pages(start: u64, len: u64, page: u64) -> Option<(u64, u64)> {
+    let first = start.checked_add(page - 1)? / page * page;
+    let end = start.checked_add(len)? / page * page;
+    (end > first).then(|| (first, end - first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_are_rounded_inwards() {
+        assert_eq!(inner_pages(0x1000, 0x3000, 0x1000), Some((0x1000, 0x3000)));
+        assert_eq!(inner_pages(0x1010, 0x3000, 0x1000), Some((0x2000, 0x2000)));
+        assert_eq!(inner_pages(0x1010, 0x1000, 0x1000), None);
+        assert_eq!(inner_pages(0x1000, 0xfff, 0x1000), None);
+        assert_eq!(inner_pages(u64::MAX - 10, 100, 0x1000), None);
+    }
+
+    #[test]
+    fn code_still_runs_after_its_pages_are_released() {
+        fn work(n: u64) -> u64 {
+            (1..=n).map(|i| i * i % 7).sum()
+        }
+        let before = work(1000);
+        release_start_up();
+        assert_eq!(work(1000), before, "the code maps back in from the file");
+        let text = format!("{before} {}", "still here");
+        assert!(text.ends_with("still here"), "constants map back in too");
+    }
+}
