@@ -35,6 +35,8 @@ pub struct Args {
     pub log_mib: u64,
     pub watch: bool,
     pub work: Option<PathBuf>,
+    /// Scenarios to run; all when `None`.
+    pub only: Option<Vec<String>>,
 }
 
 const HELP: &str = "\
@@ -48,6 +50,8 @@ usage: bench-compare [OPTIONS]      (normally through bench/run.sh)
   --fleets LIST      fleet sizes, comma-separated (200,1000); 0 skips
   --log-mib N        bytes through the loggers, MiB (1024); 0 skips
   --no-watch         skip ours' file-watch figures
+  --only LIST        scenarios to run, comma-separated (default all): memory,
+                     restart, crash, killed, fleet, log, watch
   --work DIR         where status and service directories go (default: /dev/shm
                      when it is a tmpfs, so that disk latency is not measured)
   --quick            --runs 5 --rounds 1 --idle 6 --crash 10 --fleets 200 --log-mib 256
@@ -134,6 +138,7 @@ fn parse_args(argv: &[String]) -> Args {
         log_mib: 1024,
         watch: true,
         work: None,
+        only: None,
     };
     let mut it = argv.iter();
     let fail = |m: String| -> ! {
@@ -182,6 +187,16 @@ fn parse_args(argv: &[String]) -> Args {
             "--log-mib" => a.log_mib = num(value()),
             "--no-watch" => a.watch = false,
             "--work" => a.work = Some(value().into()),
+            "--only" => {
+                const ALL: [&str; 7] = [
+                    "memory", "restart", "crash", "killed", "fleet", "log", "watch",
+                ];
+                let list: Vec<String> = value().split(',').map(str::to_owned).collect();
+                if let Some(bad) = list.iter().find(|x| !ALL.contains(&x.as_str())) {
+                    fail(format!("--only: unknown scenario {bad}"));
+                }
+                a.only = Some(list);
+            }
             "--quick" => {
                 a.runs = 5;
                 a.rounds = 1;

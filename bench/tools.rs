@@ -401,8 +401,8 @@ pub fn lay_out_fleet(
 }
 
 impl Fleet {
-    /// Starts every service: ours by a shell loop of `supervise -p`, the others by
-    /// their scanner or supervisord.
+    /// Starts every service: ours by a shell loop of `supervise -p` (with `&` when
+    /// `parallel`), the others by their scanner or supervisord.
     pub fn start(
         tool: Tool,
         bins: &Bins,
@@ -410,18 +410,24 @@ impl Fleet {
         dirs: Vec<PathBuf>,
         conf: Option<PathBuf>,
         tag: &str,
+        parallel: bool,
     ) -> Fleet {
         let starter = match tool {
             Tool::Ours => {
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c")
-                    .arg(
-                        r#"sup=$1 tag=$2 n=$3 i=1
+                let serial = r#"sup=$1 tag=$2 n=$3 i=1
 while [ "$i" -le "$n" ]; do
   "$sup" -p "status/s$i" -f "sleep $tag$i" || exit 1
   i=$((i + 1))
-done"#,
-                    )
+done"#;
+                let parallel_loop = r#"sup=$1 tag=$2 n=$3 i=1
+while [ "$i" -le "$n" ]; do
+  "$sup" -p "status/s$i" -f "sleep $tag$i" &
+  i=$((i + 1))
+done
+wait"#;
+                let mut c = Command::new("/bin/sh");
+                c.arg("-c")
+                    .arg(if parallel { parallel_loop } else { serial })
                     .arg("loop")
                     .arg(&bins.supervise)
                     .arg(tag)

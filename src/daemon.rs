@@ -130,8 +130,9 @@ pub fn ignore_sigpipe() {
 /// (one read instead of 64 system calls); every signal, to be checked one by one,
 /// where `/proc` cannot be read.
 fn ignored_signals() -> Vec<libc::c_int> {
-    let mask = std::fs::read_to_string("/proc/self/status")
-        .ok()
+    // About 1.5 kB; room to spare for fields later kernels add.
+    let mut buf = [0u8; 4096];
+    let mask = crate::proc::read_whole("/proc/self/status", &mut buf)
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("SigIgn:"))

@@ -8,17 +8,21 @@
 use std::fs::File;
 use std::io::Read;
 
+/// A `/proc` file in one read: the kernel makes the whole text at the first read, so
+/// a buffer larger than the file gets all of it (where `read_to_string` would stat
+/// the file and read it in growing pieces). `None` if it cannot be read or did not
+/// fit.
+pub fn read_whole<'a>(path: &str, buf: &'a mut [u8]) -> Option<std::borrow::Cow<'a, str>> {
+    let n = File::open(path).and_then(|mut f| f.read(buf)).ok()?;
+    (n < buf.len()).then(|| String::from_utf8_lossy(&buf[..n]))
+}
+
 /// The fields of `/proc/PID/stat` after the command name, which may itself hold
 /// spaces and parentheses (so split at the last `)`).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    // The kernel makes the whole line at the first read, so one read into a buffer
-    // larger than any stat line (52 numbers and a 16-byte name: under 700 bytes) gets
-    // it all; `read_to_string` would stat the file and read it in growing pieces.
+    // 52 numbers and a 16-byte name: under 700 bytes.
     let mut buf = [0u8; 1024];
-    let n = File::open(format!("/proc/{pid}/stat"))
-        .and_then(|mut f| f.read(&mut buf))
-        .ok()?;
-    let text = String::from_utf8_lossy(buf.get(..n)?);
+    let text = read_whole(&format!("/proc/{pid}/stat"), &mut buf)?;
     let (_, rest) = text.rsplit_once(')')?;
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
@@ -54,6 +58,19 @@ pub fn alive(pid: u32, start: Option<u64>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proc_file_is_read_whole_or_not_at_all() {
+        let mut big = [0u8; 4096];
+        let text = read_whole("/proc/self/stat", &mut big).expect("our stat");
+        assert!(text.starts_with(&format!("{} (", std::process::id())));
+        let mut small = [0u8; 8];
+        assert!(
+            read_whole("/proc/self/stat", &mut small).is_none(),
+            "cut short"
+        );
+        assert!(read_whole("/proc/0/stat", &mut big).is_none());
+    }
 
     #[test]
     fn our_own_process() {

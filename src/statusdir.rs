@@ -285,7 +285,8 @@ fn lock(path: &Path) -> Result<File, SetupError> {
 fn record_pid(file: &mut File) -> io::Result<()> {
     file.set_len(0)?;
     file.rewind()?;
-    writeln!(file, "{}", std::process::id())
+    // One write, so a reader never sees the pid without its newline.
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
 }
 
 /// The pid a lock file names, if it names one.
