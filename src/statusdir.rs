@@ -89,6 +89,8 @@ pub struct StatusDir {
     /// Watches on the two FIFOs' inodes: an unlink, a rename or a chmod of either
     /// shows up here, and [`StatusDir::repair`] puts things right.
     fifo_watch: Option<Inotify>,
+    /// Why there is no `fifo_watch`, for the log.
+    fifo_watch_error: Option<nix::Error>,
 }
 
 impl StatusDir {
@@ -108,6 +110,7 @@ impl StatusDir {
         make_fifo(&ok_path)?;
         // The reader first: a non-blocking open for writing fails without one.
         let control = open_fifo(&control_path, false)?;
+        let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC);
         let mut d = StatusDir {
             path: path.to_path_buf(),
             dir,
@@ -115,7 +118,8 @@ impl StatusDir {
             ok: open_fifo(&ok_path, false)?,
             control_writer: open_fifo(&control_path, true)?,
             control,
-            fifo_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+            fifo_watch_error: watch.as_ref().err().copied(),
+            fifo_watch: watch.ok(),
         };
         d.watch_fifos();
         Ok(d)
@@ -131,6 +135,24 @@ impl StatusDir {
                 | AddWatchFlags::IN_MOVE_SELF;
             let _ = w.add_watch(&self.path.join(name), mask);
         }
+    }
+
+    /// Why `control` and `ok` are not watched, as a line for the log; `None` when
+    /// they are.
+    pub fn unwatched(&self) -> Option<String> {
+        let e = self.fifo_watch_error?;
+        let hint = if e == nix::Error::EMFILE {
+            " (fs.inotify.max_user_instances reached: each supervise takes one, two with \
+             a watch; raise it with sysctl for a large fleet)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "cannot watch {} and {} for removal: {e}{hint}; a removed or replaced FIFO \
+             is not made again until supervise restarts",
+            self.path.join(names::CONTROL).display(),
+            self.path.join(names::OK).display()
+        ))
     }
 
     /// The descriptor that becomes readable when a FIFO is tampered with.
@@ -352,6 +374,21 @@ mod tests {
         }
         drop(dir);
         StatusDir::take(&path).expect("free again once dropped");
+    }
+
+    #[test]
+    fn no_fifo_watch_is_explained() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = StatusDir::take(&tmp.path().join("app")).unwrap();
+        assert_eq!(dir.unwatched(), None, "watched when inotify works");
+        dir.fifo_watch = None;
+        dir.fifo_watch_error = Some(nix::Error::EMFILE);
+        let line = dir.unwatched().expect("a warning");
+        assert!(line.contains("app/control"), "{line}");
+        assert!(line.contains("max_user_instances"), "{line}");
+        dir.fifo_watch_error = Some(nix::Error::ENOSYS);
+        let line = dir.unwatched().expect("a warning");
+        assert!(!line.contains("max_user_instances"), "{line}");
     }
 
     #[test]

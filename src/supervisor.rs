@@ -432,6 +432,9 @@ impl Supervisor {
             })
         };
         let log = Log::new(open(names::LOG)?, open(names::LOG_WF)?);
+        if let Some(why) = dir.unwatched() {
+            log.warn(why);
+        }
         // The service's output files exist from the start, as in the legacy tool.
         open(names::STDOUT)?;
         open(names::STDERR)?;
