@@ -13,9 +13,14 @@
 //!
 //! This is safe because only segments the program never writes are released: for a
 //! private file mapping with no written (copied) pages, `MADV_DONTNEED` drops the page
-//! table entries and the next access maps the very same file page again. Writable
-//! segments, including the relocated read-only-after-relocation data, are left alone:
-//! dropping them would lose their contents.
+//! table entries and the next access maps the very same file page again, as the
+//! kernel's own reclaim of clean file pages does at any time. Writable segments,
+//! including the relocated read-only-after-relocation data, are left alone: dropping
+//! them would lose their contents. So is everything when the binary has text
+//! relocations (the loader wrote into its code), and the zero-filled tail of a
+//! segment past its file contents. One visible effect: a debugger breakpoint or a
+//! uprobe set in supervise's code before it is up is dropped with the page; set it
+//! once supervise runs.
 
 use std::ffi::c_void;
 
@@ -23,11 +28,43 @@ use std::ffi::c_void;
 /// (a few system calls) and never fails in a way that matters: a refused `madvise`
 /// leaves the pages mapped, as before.
 pub fn release_start_up() {
-    // SAFETY: the callback only reads the program headers the loader hands it and
-    // calls madvise on read-only, never-written ranges of the program's own image.
+    // SAFETY: the callback only reads the program headers and dynamic section the
+    // loader hands it and calls madvise on read-only, never-written ranges of the
+    // program's own image.
     unsafe {
         libc::dl_iterate_phdr(Some(release_own_image), std::ptr::null_mut());
+    }
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// ELF dynamic-section tags and flags that say the loader wrote into code pages.
+const DT_NULL: i64 = 0;
+const DT_TEXTREL: i64 = 22;
+const DT_FLAGS: i64 = 30;
+const DF_TEXTREL: u64 = 0x4;
+
+/// Whether the dynamic section at `addr` asks for relocations in read-only segments:
+/// then those pages were written by the loader and must not be released.
+///
+/// # Safety
+/// `addr` must point at the program's loaded `PT_DYNAMIC` array, ended by `DT_NULL`.
+unsafe fn has_text_relocations(addr: u64) -> bool {
+    let mut entry = addr as *const [u64; 2];
+    loop {
+        // SAFETY: within the DT_NULL-terminated array, per the contract above.
+        let [tag, value] = unsafe { entry.read() };
+        match tag as i64 {
+            DT_NULL => return false,
+            DT_TEXTREL => return true,
+            DT_FLAGS if value & DF_TEXTREL != 0 => return true,
+            _ => {}
+        }
+        // SAFETY: not past DT_NULL yet, so the next entry exists.
+        entry = unsafe { entry.add(1) };
     }
 }
 
@@ -49,6 +86,12 @@ unsafe extern "C" fn release_own_image(
         };
         (info.dlpi_addr, headers)
     };
+    for h in headers {
+        // SAFETY: PT_DYNAMIC of the program itself, loaded at base + p_vaddr.
+        if h.p_type == libc::PT_DYNAMIC && unsafe { has_text_relocations(base + h.p_vaddr) } {
+            return 1;
+        }
+    }
     // All ranges first: the headers themselves live in the first read-only segment,
     // and reading them after releasing it would map it straight back.
     let page = page_size();
@@ -58,7 +101,9 @@ unsafe extern "C" fn release_own_image(
         if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 || n == ranges.len() {
             continue;
         }
-        if let Some(range) = inner_pages(base + h.p_vaddr, h.p_memsz, page) {
+        // The file-backed part only: past p_filesz the loader zeroes what it maps,
+        // and those zeroes are not in the file to come back from.
+        if let Some(range) = inner_pages(base + h.p_vaddr, h.p_filesz, page) {
             ranges[n] = range;
             n += 1;
         }
@@ -102,6 +147,15 @@ mod tests {
         assert_eq!(inner_pages(0x1010, 0x1000, 0x1000), None);
         assert_eq!(inner_pages(0x1000, 0xfff, 0x1000), None);
         assert_eq!(inner_pages(u64::MAX - 10, 100, 0x1000), None);
+    }
+
+    #[test]
+    fn text_relocations_are_seen_in_either_form() {
+        let check = |dynamic: &[[u64; 2]]| unsafe { has_text_relocations(dynamic.as_ptr() as u64) };
+        assert!(!check(&[[1, 5], [DT_FLAGS as u64, 0x8], [0, 0]]));
+        assert!(check(&[[1, 5], [DT_TEXTREL as u64, 0], [0, 0]]));
+        assert!(check(&[[DT_FLAGS as u64, 0x8 | DF_TEXTREL], [0, 0]]));
+        assert!(!check(&[[0, 0], [DT_TEXTREL as u64, 0]]), "DT_NULL ends it");
     }
 
     #[test]

@@ -49,13 +49,8 @@ impl Settings {
     }
 }
 
-/// Most bytes moved per read (the copying path).
+/// Most bytes moved per `splice` or read.
 const CHUNK: usize = 64 * 1024;
-
-/// Most bytes moved per `splice`: as much as the pipe holds, so a service writing
-/// without pause costs supervise one `splice` (and one `lseek`) per pipeful, not per
-/// 64 kB.
-const SPLICE_CHUNK: usize = PIPE_SIZE as usize;
 
 /// Most chunks moved per wake-up: a service that writes without pause must not keep
 /// the loop from signals, letters and deadlines; `poll` says at once that there is
@@ -281,7 +276,7 @@ fn splice_chunk(
         s.rotate_pending = true;
         return copy_chunk(s, settings, buf, dir, log);
     }
-    let len = room.min(SPLICE_CHUNK as u64) as usize;
+    let len = room.min(CHUNK as u64) as usize;
     // SAFETY: splice between two descriptors we own, offsets from the descriptors.
     let n = unsafe {
         libc::splice(

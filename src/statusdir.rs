@@ -133,19 +133,24 @@ impl StatusDir {
             let mask = AddWatchFlags::IN_ATTRIB
                 | AddWatchFlags::IN_DELETE_SELF
                 | AddWatchFlags::IN_MOVE_SELF;
-            let _ = w.add_watch(&self.path.join(name), mask);
+            if let Err(e) = w.add_watch(&self.path.join(name), mask) {
+                self.fifo_watch_error = Some(e);
+            }
         }
     }
 
-    /// Why `control` and `ok` are not watched, as a line for the log; `None` when
-    /// they are.
+    /// Why `control` and `ok` are not (both) watched, as a line for the log; `None`
+    /// when they are. The latest failure is kept: a repair that watches them again
+    /// does not clear it, the log line having been written at start-up.
     pub fn unwatched(&self) -> Option<String> {
         let e = self.fifo_watch_error?;
-        let hint = if e == nix::Error::EMFILE {
-            " (fs.inotify.max_user_instances reached: each supervise takes one, two with \
-             a watch; raise it with sysctl for a large fleet)"
-        } else {
-            ""
+        let hint = match e {
+            nix::Error::EMFILE => {
+                " (probably fs.inotify.max_user_instances: each supervise takes one, two \
+                 with a watch; raise it with sysctl for a large fleet)"
+            }
+            nix::Error::ENOSPC => " (fs.inotify.max_user_watches reached)",
+            _ => "",
         };
         Some(format!(
             "cannot watch {} and {} for removal: {e}{hint}; a removed or replaced FIFO \
@@ -305,10 +310,12 @@ fn lock(path: &Path) -> Result<File, SetupError> {
 }
 
 fn record_pid(file: &mut File) -> io::Result<()> {
-    file.set_len(0)?;
+    // Written over what was there, then cut to length: a reader never sees the file
+    // empty, nor the pid without its newline.
+    let line = format!("{}\n", std::process::id());
     file.rewind()?;
-    // One write, so a reader never sees the pid without its newline.
-    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+    file.write_all(line.as_bytes())?;
+    file.set_len(line.len() as u64)
 }
 
 /// The pid a lock file names, if it names one.
