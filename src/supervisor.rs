@@ -903,7 +903,19 @@ impl Supervisor {
                 Err(Errno::ESRCH) => (kill(pid.as_raw()), format!("pid {pid}")),
                 other => (other, format!("process group {pid}")),
             },
-            Target::Leftovers(pgid) => (kill(-pgid.as_raw()), format!("process group {pgid}")),
+            Target::Leftovers(pgid) => {
+                // The leader has ended. Its number cannot be handed out again while
+                // its old group has members; once the group is empty it can, and a
+                // new process may lead a new group of that number. So a live process
+                // (not the leader's zombie, which an adopted service's parent may not
+                // have reaped yet) with that pid means the old group is gone, and the
+                // KILL (sent a stop timeout later) must not reach the new one.
+                if sig == Signal::SIGKILL && crate::proc::alive(pgid.as_raw().unsigned_abs(), None)
+                {
+                    return Sent::NoSuchProcess;
+                }
+                (kill(-pgid.as_raw()), format!("process group {pgid}"))
+            }
         };
         match result {
             Ok(()) => Sent::Delivered,

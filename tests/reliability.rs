@@ -467,3 +467,97 @@ fn ten_thousand_crash_restart_cycles_leak_nothing() {
         after.1
     );
 }
+
+/// A host process whose command line is exactly `words`, if one runs.
+fn host_pid_of(words: &[&str]) -> Option<u32> {
+    let want: Vec<u8> = words
+        .iter()
+        .flat_map(|w| [w.as_bytes(), b"\0"].concat())
+        .collect();
+    fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        (fs::read(format!("/proc/{pid}/cmdline")).ok()? == want && alive(pid)).then_some(pid)
+    })
+}
+
+#[test]
+fn the_late_kill_of_leftovers_spares_a_new_group_that_took_their_number() {
+    if !nix::unistd::Uid::effective().is_root()
+        || !has_command("unshare")
+        || !has_command("nsenter")
+    {
+        eprintln!("not root or no unshare/nsenter: pid-reuse test skipped");
+        return;
+    }
+    // In a pid namespace of its own, where `ns_last_pid` picks the next pid: the
+    // service's leader dies, its leftover (which ignores TERM) ends on its own, and a
+    // new process is made to take the leader's number and lead a group of it, before
+    // the KILL due a stop timeout after the leader's death.
+    let sb = Sandbox::new();
+    let dir = sb.dir("app");
+    sb.config("[global]\nstop_timeout : 3\n");
+    let service = sb.script(
+        "svc.sh",
+        "(trap '' TERM; exec sleep 1.5) &\nexec sleep 1000",
+    );
+    let mut unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(supervise_bin())
+        .arg("-p")
+        .arg(&dir)
+        .arg("-f")
+        .arg(&service)
+        .current_dir(sb.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sup = wait_for("supervise under unshare", || {
+        let c = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).ok()?;
+        c.split_whitespace().next()?.parse::<u32>().ok()
+    });
+    let leader = wait_for("the service", || {
+        read_status(&dir).map(|s| s.pid).filter(|&p| p != 0)
+    });
+    let host_leader = wait_for("the service, seen from the host", || {
+        let c = fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).ok()?;
+        c.split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|&p| {
+                fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(b"sleep\x001000"))
+            })
+    });
+    let t0 = std::time::Instant::now();
+    kill(host_leader, libc::SIGKILL);
+    let tag = format!("100.{}", std::process::id());
+    // The leftover's `sleep 1.5` is over; the KILL is due 3 s after the leader's death.
+    std::thread::sleep(Duration::from_millis(2000).saturating_sub(t0.elapsed()));
+    let taker = Command::new("nsenter")
+        .args(["-t", &sup.to_string(), "-p", "-m", "sh", "-c"])
+        .arg(format!(
+            "echo {} > /proc/sys/kernel/ns_last_pid; setsid sleep {tag} >/dev/null 2>&1 & echo $!",
+            leader - 1
+        ))
+        .output()
+        .unwrap();
+    let taken: u32 = String::from_utf8_lossy(&taker.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let host_taker = wait_for("the new group's leader", || host_pid_of(&["sleep", &tag]));
+    assert_eq!(
+        taken, leader,
+        "the new process has the dead leader's number"
+    );
+    std::thread::sleep(Duration::from_millis(4500).saturating_sub(t0.elapsed()));
+    let survived = alive(host_taker);
+    kill(host_taker, libc::SIGKILL);
+    kill(sup, libc::SIGKILL);
+    let _ = wait_for("unshare to exit", || unshare.try_wait().ok().flatten());
+    assert!(
+        survived,
+        "the late KILL reached a group that only had the leftovers' number"
+    );
+}
