@@ -349,19 +349,16 @@ fn send_letters(
     let mut code = EXIT_OK;
     let mut sent = Vec::new();
     for dir in dirs {
-        // The pid before the letters, for -wr.
-        let target = Target::now(dir);
-        if bytes.is_empty() {
-            sent.push(target);
-            continue;
-        }
-        match client::send(dir, &bytes) {
-            Ok(()) => sent.push(target),
-            Err(p) => {
+        // The pid before the letters, for -wr; without a wait, nothing to read.
+        let target = wait.map(|_| Target::now(dir));
+        if !bytes.is_empty() {
+            if let Err(p) = client::send(dir, &bytes) {
                 eprintln!("{}: {p}", dir.display());
                 code = EXIT_FAILED;
+                continue;
             }
         }
+        sent.extend(target);
     }
     match wait {
         Some(goal) => finish_wait(&sent, goal, timeout, code),
