@@ -146,6 +146,33 @@ fn a_subreaper_reaps_orphans_and_exits_with_the_service_code() {
     );
 }
 
+/// `unshare --pid --fork --mount-proc supervise -p DIR -f COMMAND` in the sandbox:
+/// the unshare process, and supervise's pid on the host (PID 1 inside).
+fn supervise_in_pid_namespace(
+    sb: &Sandbox,
+    dir: &Path,
+    command: &std::ffi::OsStr,
+) -> (std::process::Child, u32) {
+    let unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(supervise_bin())
+        .arg("-p")
+        .arg(dir)
+        .arg("-f")
+        .arg(command)
+        .current_dir(sb.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sup = wait_for("supervise under unshare", || {
+        let c = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).ok()?;
+        c.split_whitespace().next()?.parse::<u32>().ok()
+    });
+    (unshare, sup)
+}
+
 #[test]
 fn as_pid_1_in_a_pid_namespace() {
     if !nix::unistd::Uid::effective().is_root() || !has_command("unshare") {
@@ -154,24 +181,8 @@ fn as_pid_1_in_a_pid_namespace() {
     }
     let sb = Sandbox::new();
     let dir = sb.dir("app");
-    let mut unshare = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc"])
-        .arg(supervise_bin())
-        .arg("-p")
-        .arg(&dir)
-        .args(["-f", ORPHANING])
-        .current_dir(sb.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // supervise is the child of unshare, and PID 1 inside; it stays in front though
-    // not given -n.
-    let sup = wait_for("supervise under unshare", || {
-        let c = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).ok()?;
-        c.split_whitespace().next()?.parse::<u32>().ok()
-    });
+    // supervise is PID 1 inside; it stays in front though not given -n.
+    let (mut unshare, sup) = supervise_in_pid_namespace(&sb, &dir, ORPHANING.as_ref());
     // (Not a `Supervised`: its clean-up would signal pids of the namespace's numbering
     // on the host. Ending the namespace's PID 1 ends everything in it.)
     let log = || fs::read_to_string(dir.join("supervise.log")).unwrap_or_default();
@@ -500,23 +511,7 @@ fn the_late_kill_of_leftovers_spares_a_new_group_that_took_their_number() {
         "svc.sh",
         "(trap '' TERM; exec sleep 1.5) &\nexec sleep 1000",
     );
-    let mut unshare = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc"])
-        .arg(supervise_bin())
-        .arg("-p")
-        .arg(&dir)
-        .arg("-f")
-        .arg(&service)
-        .current_dir(sb.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let sup = wait_for("supervise under unshare", || {
-        let c = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).ok()?;
-        c.split_whitespace().next()?.parse::<u32>().ok()
-    });
+    let (mut unshare, sup) = supervise_in_pid_namespace(&sb, &dir, service.as_os_str());
     let leader = wait_for("the service", || {
         read_status(&dir).map(|s| s.pid).filter(|&p| p != 0)
     });
