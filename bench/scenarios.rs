@@ -709,6 +709,9 @@ impl<'a> Bench<'a> {
             }
             let mut lat = Vec::new();
             for i in 0..self.args.runs {
+                // Past the 1 s restart throttle (since the start or the last restart),
+                // which would otherwise be measured.
+                std::thread::sleep(Duration::from_millis(1100));
                 let old = status_pid(&dir);
                 let t0 = Instant::now();
                 fs::write(
@@ -724,8 +727,6 @@ impl<'a> Bench<'a> {
                     std::thread::sleep(POLL);
                 }
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
-                // Past the 1 s restart throttle, which would otherwise be measured.
-                std::thread::sleep(Duration::from_millis(1100));
             }
             self.report.ours_only.push((
                 format!("file write → new pid in `status`, ms, {label}"),
