@@ -146,31 +146,59 @@ fn a_subreaper_reaps_orphans_and_exits_with_the_service_code() {
     );
 }
 
-/// `unshare --pid --fork --mount-proc supervise -p DIR -f COMMAND` in the sandbox:
-/// the unshare process, and supervise's pid on the host (PID 1 inside).
-fn supervise_in_pid_namespace(
-    sb: &Sandbox,
-    dir: &Path,
-    command: &std::ffi::OsStr,
-) -> (std::process::Child, u32) {
-    let unshare = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc"])
-        .arg(supervise_bin())
-        .arg("-p")
-        .arg(dir)
-        .arg("-f")
-        .arg(command)
-        .current_dir(sb.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let sup = wait_for("supervise under unshare", || {
-        let c = fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).ok()?;
-        c.split_whitespace().next()?.parse::<u32>().ok()
-    });
-    (unshare, sup)
+/// `unshare --pid --fork --mount-proc supervise -p DIR -f COMMAND`: supervise as PID 1
+/// of a pid namespace. Dropped while it runs, it ends supervise, and with it
+/// everything in the namespace (a failing test leaves nothing behind).
+///
+/// (Not a `Supervised`: its clean-up would signal pids of the namespace's numbering
+/// on the host.)
+struct PidNamespace {
+    unshare: std::process::Child,
+    /// supervise's pid on the host.
+    sup: u32,
+}
+
+impl PidNamespace {
+    fn start(sb: &Sandbox, dir: &Path, command: &std::ffi::OsStr) -> PidNamespace {
+        let unshare = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc"])
+            .arg(supervise_bin())
+            .arg("-p")
+            .arg(dir)
+            .arg("-f")
+            .arg(command)
+            .current_dir(sb.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let id = unshare.id();
+        let mut ns = PidNamespace { unshare, sup: 0 };
+        ns.sup = wait_for("supervise under unshare", || {
+            let c = fs::read_to_string(format!("/proc/{id}/task/{id}/children")).ok()?;
+            c.split_whitespace().next()?.parse::<u32>().ok()
+        });
+        ns
+    }
+
+    /// How unshare ended (with supervise's status), once it has.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_for("unshare to exit", || self.unshare.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for PidNamespace {
+    fn drop(&mut self) {
+        // Still running: supervise is alive, so its pid is still its own.
+        if matches!(self.unshare.try_wait(), Ok(None)) {
+            if self.sup != 0 {
+                kill(self.sup, libc::SIGKILL);
+            }
+            let _ = self.unshare.kill();
+            let _ = self.unshare.wait();
+        }
+    }
 }
 
 #[test]
@@ -182,9 +210,7 @@ fn as_pid_1_in_a_pid_namespace() {
     let sb = Sandbox::new();
     let dir = sb.dir("app");
     // supervise is PID 1 inside; it stays in front though not given -n.
-    let (mut unshare, sup) = supervise_in_pid_namespace(&sb, &dir, ORPHANING.as_ref());
-    // (Not a `Supervised`: its clean-up would signal pids of the namespace's numbering
-    // on the host. Ending the namespace's PID 1 ends everything in it.)
+    let mut ns = PidNamespace::start(&sb, &dir, ORPHANING.as_ref());
     let log = || fs::read_to_string(dir.join("supervise.log")).unwrap_or_default();
     wait_until("the service", || {
         read_status(&dir).is_some_and(|s| s.pid != 0)
@@ -195,8 +221,8 @@ fn as_pid_1_in_a_pid_namespace() {
         "PID 1 inside"
     );
     wait_until("the orphan reaped", || log().contains("reaped orphan pid"));
-    kill(sup, libc::SIGTERM);
-    let status = wait_for("unshare to exit", || unshare.try_wait().ok().flatten());
+    kill(ns.sup, libc::SIGTERM);
+    let status = ns.wait_exit();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{}", log());
 }
 
@@ -511,7 +537,8 @@ fn the_late_kill_of_leftovers_spares_a_new_group_that_took_their_number() {
         "svc.sh",
         "(trap '' TERM; exec sleep 1.5) &\nexec sleep 1000",
     );
-    let (mut unshare, sup) = supervise_in_pid_namespace(&sb, &dir, service.as_os_str());
+    let ns = PidNamespace::start(&sb, &dir, service.as_os_str());
+    let sup = ns.sup;
     let leader = wait_for("the service", || {
         read_status(&dir).map(|s| s.pid).filter(|&p| p != 0)
     });
@@ -548,9 +575,7 @@ fn the_late_kill_of_leftovers_spares_a_new_group_that_took_their_number() {
     );
     std::thread::sleep(Duration::from_millis(4500).saturating_sub(t0.elapsed()));
     let survived = alive(host_taker);
-    kill(host_taker, libc::SIGKILL);
-    kill(sup, libc::SIGKILL);
-    let _ = wait_for("unshare to exit", || unshare.try_wait().ok().flatten());
+    drop(ns);
     assert!(
         survived,
         "the late KILL reached a group that only had the leftovers' number"
