@@ -16,7 +16,7 @@
 //! now and then.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -487,17 +487,10 @@ pub fn helper_main(input: &str) -> i32 {
         libc::alarm(job.config.alarm_timeout.as_secs().max(1) as libc::c_uint);
     }
     let dir = &job.context.dir;
-    let open = |name: &str| {
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(dir.join(name))
-    };
-    let (Ok(notice), Ok(warn)) = (open(names::LOG), open(names::LOG_WF)) else {
+    let Ok(log) = Log::open_in(dir) else {
         eprintln!("supervise-alarm: cannot open the logs in {}", dir.display());
         return 1;
     };
-    let log = Log::new(notice, warn);
     let cfg = &job.config;
     let subject = subject(&job.context, &job.alarm);
     let mut failed = false;

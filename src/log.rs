@@ -100,6 +100,21 @@ impl Log {
         }
     }
 
+    /// Opens (creating) `supervise.log` and `supervise.log.wf` in a status directory
+    /// for appending.
+    pub fn open_in(dir: &std::path::Path) -> std::io::Result<Log> {
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(dir.join(name))
+        };
+        Ok(Log::new(
+            open(crate::statusdir::names::LOG)?,
+            open(crate::statusdir::names::LOG_WF)?,
+        ))
+    }
+
     /// Writes a NOTICE line.
     pub fn notice(&self, msg: impl Display) {
         self.write(Level::Notice, &msg);
@@ -194,19 +209,12 @@ mod tests {
     #[test]
     fn levels_go_to_their_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let open = |n: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(tmp.path().join(n))
-                .unwrap()
-        };
-        let log = Log::new(open("n"), open("w"));
+        let log = Log::open_in(tmp.path()).unwrap();
         log.notice("hello");
         log.warn("careful");
         log.fatal("dead");
-        let n = std::fs::read_to_string(tmp.path().join("n")).unwrap();
-        let w = std::fs::read_to_string(tmp.path().join("w")).unwrap();
+        let n = std::fs::read_to_string(tmp.path().join(crate::statusdir::names::LOG)).unwrap();
+        let w = std::fs::read_to_string(tmp.path().join(crate::statusdir::names::LOG_WF)).unwrap();
         assert!(n.starts_with("[NOTICE] ") && n.ends_with(" hello\n"), "{n}");
         assert_eq!(w.lines().count(), 2);
         assert!(w.contains("[WARNING] ") && w.contains("[FATAL] "), "{w}");

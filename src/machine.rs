@@ -833,16 +833,26 @@ mod tests {
         }
     }
 
-    /// A machine whose clock starts at `t0`, with one service started at `t0` as pid 10,
-    /// under the legacy timing.
-    fn running(t0: Instant) -> Machine {
-        let mut m = Machine::new(legacy(), Policy::default());
+    /// A machine with one service started at `t0` as pid 10.
+    fn started(timing: Timing, policy: Policy, t0: Instant) -> Machine {
+        let mut m = Machine::new(timing, policy);
         let mut out = Vec::new();
         m.handle(Event::Letter(Letter::Up), t0, &mut out);
         assert_eq!(out, vec![Effect::Spawn]);
         m.handle(Event::Spawned(pid(10)), t0, &mut Vec::new());
         m
     }
+
+    /// [`started`] under the legacy timing and the default policy.
+    fn running(t0: Instant) -> Machine {
+        started(legacy(), Policy::default(), t0)
+    }
+
+    /// How a process killed with SIGKILL ends.
+    const KILLED: Exit = Exit::Signal {
+        signal: 9,
+        core: false,
+    };
 
     /// Feeds an event; returns the effects, leaving out the clean-up of an exited
     /// group's leftovers (tested on its own, with [`step_all`]).
@@ -1089,17 +1099,7 @@ mod tests {
             vec![Effect::Signal(Target::Group(pid(10)), Signal::SIGKILL)]
         );
         assert_eq!(m.deadline(), None, "KILL is sent once");
-        let out = step(
-            &mut m,
-            Event::Exited(
-                pid(10),
-                Exit::Signal {
-                    signal: 9,
-                    core: false,
-                },
-            ),
-            t0 + 11 * SEC,
-        );
+        let out = step(&mut m, Event::Exited(pid(10), KILLED), t0 + 11 * SEC);
         assert_eq!(out, vec![]);
         assert_eq!(m.phase(), Phase::Down);
     }
@@ -1232,10 +1232,7 @@ mod tests {
     }
 
     fn with_policy(policy: Policy, t0: Instant) -> Machine {
-        let mut m = Machine::new(Timing::default(), policy);
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
-        m
+        started(Timing::default(), policy, t0)
     }
 
     fn limits(tries: u32) -> Policy {
@@ -1391,15 +1388,7 @@ mod tests {
         {
             let at = t0 + (2 + 2 * i as u32) * SEC;
             step(&mut m, Event::Letter(letter), at);
-            let out = crash(
-                &mut m,
-                at,
-                Exit::Signal {
-                    signal: 9,
-                    core: false,
-                },
-                20 + i as i32,
-            );
+            let out = crash(&mut m, at, KILLED, 20 + i as i32);
             assert!(alarms(&out).is_empty(), "{letter:?}");
             assert!(out.contains(&Effect::Spawn), "{letter:?}");
         }
@@ -1474,9 +1463,7 @@ mod tests {
     /// where the next start lands; returns the delays from each death to that start.
     fn backoff_delays(timing: Timing, deaths: &[f64]) -> Vec<f64> {
         let t0 = Instant::now();
-        let mut m = Machine::new(timing, Policy::default());
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(timing, Policy::default(), t0);
         let mut delays = Vec::new();
         for (i, &d) in deaths.iter().enumerate() {
             let at = t0 + Duration::from_secs_f64(d);
@@ -1540,9 +1527,7 @@ mod tests {
     #[test]
     fn up_cuts_a_backoff_short_and_resets_it() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Timing::default(), Policy::default());
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(Timing::default(), Policy::default(), t0);
         // Young deaths until the backoff is at 4 s.
         let mut now = t0;
         for (i, d) in [1, 2].into_iter().enumerate() {
@@ -1575,21 +1560,9 @@ mod tests {
     #[test]
     fn kill_letter_restarts_without_backoff() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Timing::default(), Policy::default());
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(Timing::default(), Policy::default(), t0);
         step(&mut m, Event::Letter(Letter::Kill), t0 + 2 * SEC);
-        let out = step(
-            &mut m,
-            Event::Exited(
-                pid(10),
-                Exit::Signal {
-                    signal: 9,
-                    core: false,
-                },
-            ),
-            t0 + 2 * SEC,
-        );
+        let out = step(&mut m, Event::Exited(pid(10), KILLED), t0 + 2 * SEC);
         assert_eq!(out, vec![Effect::Spawn]);
         assert_eq!(m.backoff(), Duration::ZERO);
     }
@@ -1633,9 +1606,7 @@ mod tests {
                 success: ExitCodes::of(&codes),
                 ..Policy::default()
             };
-            let mut m = Machine::new(legacy(), policy);
-            step(&mut m, Event::Letter(Letter::Up), t0);
-            step(&mut m, Event::Spawned(pid(10)), t0);
+            let mut m = started(legacy(), policy, t0);
             let out = step(&mut m, Event::Exited(pid(10), how), t0 + 5 * SEC);
             assert_eq!(
                 out.contains(&Effect::Spawn),
@@ -1654,9 +1625,7 @@ mod tests {
             signal_group: true,
             ..Policy::default()
         };
-        let mut m = Machine::new(legacy(), policy);
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(legacy(), policy, t0);
         let g = Target::Group(pid(10));
         assert_eq!(
             step(&mut m, Event::Letter(Letter::Hup), t0),
@@ -1764,9 +1733,7 @@ mod tests {
     #[test]
     fn a_change_ends_a_backoff() {
         let t0 = Instant::now();
-        let mut m = Machine::new(Timing::default(), Policy::default());
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(Timing::default(), Policy::default(), t0);
         step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + SEC / 10);
         assert!(matches!(
             m.phase(),
@@ -1853,9 +1820,7 @@ mod tests {
     #[test]
     fn an_expected_exit_expires() {
         let t0 = Instant::now();
-        let mut m = Machine::new(legacy(), limits(5));
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(legacy(), limits(5), t0);
         // The service catches TERM and carries on; much later it crashes for real.
         step(&mut m, Event::Letter(Letter::Terminate), t0 + SEC);
         let out = step(&mut m, Event::Exited(pid(10), Exit::Code(1)), t0 + 60 * SEC);
@@ -1873,21 +1838,9 @@ mod tests {
             restart_script: Some(None),
             ..Policy::default()
         };
-        let mut m = Machine::new(legacy(), policy);
-        step(&mut m, Event::Letter(Letter::Up), t0);
-        step(&mut m, Event::Spawned(pid(10)), t0);
+        let mut m = started(legacy(), policy, t0);
         step(&mut m, Event::Letter(Letter::Kill), t0 + 2 * SEC);
-        let out = step(
-            &mut m,
-            Event::Exited(
-                pid(10),
-                Exit::Signal {
-                    signal: 9,
-                    core: false,
-                },
-            ),
-            t0 + 2 * SEC,
-        );
+        let out = step(&mut m, Event::Exited(pid(10), KILLED), t0 + 2 * SEC);
         assert!(
             out.contains(&Effect::RestartScript(1)),
             "an asked-for exit: {out:?}"

@@ -508,14 +508,7 @@ mod tests {
     fn setup(settings: Settings) -> (tempfile::TempDir, File, Output, Log) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = File::open(tmp.path()).unwrap();
-        let open = |n: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(tmp.path().join(n))
-                .unwrap()
-        };
-        let log = Log::new(open("log"), open("wf"));
+        let log = Log::open_in(tmp.path()).unwrap();
         (tmp, dir, Output::new(settings), log)
     }
 

@@ -428,14 +428,7 @@ mod tests {
     }
 
     fn log(dir: &Path) -> Log {
-        let open = |n: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(n))
-                .unwrap()
-        };
-        Log::new(open("log"), open("wf"))
+        Log::open_in(dir).unwrap()
     }
 
     /// Reads until a change shows up, or gives up after a second.
@@ -492,7 +485,7 @@ mod tests {
         let l = log(tmp.path());
         let mut w = Watch::new(std::slice::from_ref(&target), &[], None, &l).unwrap();
         assert!(
-            std::fs::read_to_string(tmp.path().join("wf"))
+            std::fs::read_to_string(tmp.path().join(crate::statusdir::names::LOG_WF))
                 .unwrap()
                 .contains("does not exist yet")
         );
