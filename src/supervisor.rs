@@ -117,14 +117,6 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
     sup.run()
 }
 
-/// What came of sending a signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sent {
-    Delivered,
-    NoSuchProcess,
-    Failed,
-}
-
 /// The signals supervise takes through its signalfd.
 fn handled_signals() -> SigSet {
     let mut set = SigSet::empty();
@@ -823,12 +815,13 @@ impl Supervisor {
                         if gone.contains(&pgid) {
                             continue;
                         }
-                        if self.signal(target, sig) == Sent::NoSuchProcess {
+                        if self.signal(target, sig).is_err_and(|e| e == Errno::ESRCH) {
                             gone.push(pgid);
                             self.dispatch(Event::GroupGone(pgid));
                         }
                     } else {
-                        self.signal(target, sig);
+                        // Already logged if it matters.
+                        let _ = self.signal(target, sig);
                     }
                 }
                 Effect::Alarm(a) => self.send_alarm(a),
@@ -893,15 +886,18 @@ impl Supervisor {
         }
     }
 
-    fn signal(&self, target: Target, sig: Signal) -> Sent {
+    /// Sends `sig`; a failure other than "no such process" is logged. The result says
+    /// which it was, for [`Target::Leftovers`]: ESRCH means the group is gone.
+    fn signal(&self, target: Target, sig: Signal) -> Result<(), Errno> {
         let kill = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), sig);
-        let (result, who) = match target {
-            Target::Process(pid) => (kill(pid.as_raw()), format!("pid {pid}")),
+        // Who, for the log: named only if it is needed.
+        let (result, (kind, id)) = match target {
+            Target::Process(pid) => (kill(pid.as_raw()), ("pid", pid)),
             // Right after the fork the child may not have made its group yet: then the
             // process itself gets the signal, blocked until it unblocks signals.
             Target::Group(pid) => match kill(-pid.as_raw()) {
-                Err(Errno::ESRCH) => (kill(pid.as_raw()), format!("pid {pid}")),
-                other => (other, format!("process group {pid}")),
+                Err(Errno::ESRCH) => (kill(pid.as_raw()), ("pid", pid)),
+                other => (other, ("process group", pid)),
             },
             Target::Leftovers(pgid) => {
                 // The leader has ended. Its number cannot be handed out again while
@@ -910,23 +906,20 @@ impl Supervisor {
                 // (not the leader's zombie, which an adopted service's parent may not
                 // have reaped yet) with that pid means the old group is gone, and the
                 // KILL (sent a stop timeout later) must not reach the new one.
-                if sig == Signal::SIGKILL && crate::proc::alive(pgid.as_raw().unsigned_abs(), None)
-                {
-                    return Sent::NoSuchProcess;
+                if sig == Signal::SIGKILL && proc::alive(pgid.as_raw().unsigned_abs(), None) {
+                    return Err(Errno::ESRCH);
                 }
-                (kill(-pgid.as_raw()), format!("process group {pgid}"))
+                (kill(-pgid.as_raw()), ("process group", pgid))
             }
         };
-        match result {
-            Ok(()) => Sent::Delivered,
-            // Gone already (the process is not reaped yet, or the group is empty).
-            Err(Errno::ESRCH) => Sent::NoSuchProcess,
-            Err(e) => {
+        if let Err(e) = result {
+            // ESRCH: gone already (the process is not reaped yet, or the group is empty).
+            if e != Errno::ESRCH {
                 self.log
-                    .warn(format_args!("cannot send {sig} to {who}: {e}"));
-                Sent::Failed
+                    .warn(format_args!("cannot send {sig} to {kind} {id}: {e}"));
             }
         }
+        result
     }
 
     /// Re-reads the config; a bad file leaves the one in force untouched.
