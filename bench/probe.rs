@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use supervise::proc::stat_fields;
+
 /// Every process's parent, from `/proc/*/stat`.
 fn parents() -> HashMap<u32, u32> {
     let mut map = HashMap::new();
@@ -25,17 +27,9 @@ fn parents() -> HashMap<u32, u32> {
     map
 }
 
-/// The fields of `/proc/PID/stat` after the command name: `[0]` is the state, `[1]`
-/// the parent, and so on (field n of proc(5) is index n - 3).
-pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, after) = s.rsplit_once(')')?;
-    Some(after.split_whitespace().map(str::to_owned).collect())
-}
-
 /// True if `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
-    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z"))
+    supervise::proc::alive(pid, None)
 }
 
 /// All descendants of `root`, not `root` itself.
@@ -207,38 +201,36 @@ pub fn memory(pid: u32) -> Mem {
     }
 }
 
-/// Time on CPU of all threads of `pid`, in ns (`/proc/PID/task/*/schedstat`):
-/// exact, where utime and stime count in 10 ms ticks.
-pub fn cpu_ns(pid: u32) -> u64 {
+/// The sum over all threads of `pid` of a number read from `/proc/PID/task/*/FILE`.
+fn sum_over_threads(pid: u32, file: &str, number: impl Fn(&str) -> Option<u64>) -> u64 {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
     tasks
         .flatten()
-        .filter_map(|t| fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| {
-            s.split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-        })
+        .filter_map(|t| fs::read_to_string(t.path().join(file)).ok())
+        .filter_map(|s| number(&s))
         .sum()
+}
+
+/// Time on CPU of all threads of `pid`, in ns (`/proc/PID/task/*/schedstat`):
+/// exact, where utime and stime count in 10 ms ticks.
+pub fn cpu_ns(pid: u32) -> u64 {
+    sum_over_threads(pid, "schedstat", |s| {
+        s.split_whitespace().next()?.parse().ok()
+    })
 }
 
 /// Voluntary context switches of all threads of `pid`: how often it went to sleep
 /// and was woken.
 pub fn wakeups(pid: u32) -> u64 {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| fs::read_to_string(t.path().join("status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
-        .sum()
+    sum_over_threads(pid, "status", |s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// Seconds the process has been running, from its start time in `/proc/PID/stat`.

@@ -18,8 +18,9 @@ pub fn read_whole<'a>(path: &str, buf: &'a mut [u8]) -> Option<std::borrow::Cow<
 }
 
 /// The fields of `/proc/PID/stat` after the command name, which may itself hold
-/// spaces and parentheses (so split at the last `)`).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
+/// spaces and parentheses (so split at the last `)`): `[0]` is the state, `[1]` the
+/// parent, field n of proc(5) is index n - 3.
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
     // 52 numbers and a 16-byte name: under 700 bytes.
     let mut buf = [0u8; 1024];
     let text = read_whole(&format!("/proc/{pid}/stat"), &mut buf)?;
