@@ -1,5 +1,5 @@
-//! Starting the service: fork, then in the child only async-signal-safe system calls
-//! on data prepared before the fork, then exec.
+//! Starting the service: a child that shares supervise's memory until it execs, runs
+//! only async-signal-safe system calls on data prepared beforehand, then execs.
 //!
 //! The child gets a session and process group of its own, an empty signal mask and
 //! default signal dispositions (supervise blocks signals for its signalfd, and Rust
@@ -8,21 +8,31 @@
 //! directory, `/dev/null` on stdin, the log files or pipes on stdout and stderr, and
 //! no other descriptor: supervise opens everything close-on-exec.
 //!
-//! An exec that fails cannot be told apart from a service that exits 127 by the exit
-//! status alone, so the child writes what failed and its errno into a close-on-exec
-//! pipe. Supervise does not wait on that pipe (a restart must not block on the new
-//! process); it reads it when the process is reaped: a report means the exec failed,
-//! end-of-file means it succeeded.
+//! The child is made with `clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn` does: no
+//! page tables are copied and no page of supervise is copied on write afterwards,
+//! which is most of what a `fork` costs a process that restarts its service in a
+//! loop. Supervise is suspended until the child has exec'd or died, so when
+//! [`spawn`] returns it already knows whether the exec worked: a child that fails
+//! writes the failed step and its errno into memory both share, and `_exit`s 127.
+//! (An exec that fails cannot be told apart from a service that exits 127 by the
+//! exit status alone.) The price is that a child stuck before its exec (a `chdir` or
+//! an exec on a hung network file system) stalls supervise with it; a fork would
+//! only have moved that wait to the child's first restart.
+//!
+//! Sharing memory is safe because supervise installs no signal handlers (a handler
+//! run in the child would run on supervise's data), and because the child calls
+//! only wrappers that are plain system calls: the set-id calls are made raw, since
+//! glibc's wrappers in a threaded process (the test harness) would signal the
+//! parent's threads to change their ids too.
 
 use std::ffi::{CString, OsString};
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 
 use crate::command::Program;
@@ -235,83 +245,84 @@ pub struct Stdio<'a> {
     pub stderr: BorrowedFd<'a>,
 }
 
-/// A forked child and the read end of its failure report.
+/// A started child, and what went wrong if it never exec'd.
 #[derive(Debug)]
 pub struct Child {
     /// Its pid.
     pub pid: Pid,
-    report: File,
+    failure: Option<StartFailure>,
 }
 
 impl Child {
-    /// Waits up to `limit` for the child to exec or fail to; `Some` if it failed.
-    /// (The report pipe closes at a successful exec, or carries the failure.)
-    pub fn wait_exec(&mut self, limit: std::time::Duration) -> Option<StartFailure> {
-        use std::os::fd::AsFd;
-        let mut fds = [nix::poll::PollFd::new(
-            self.report.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
-        match nix::poll::poll(&mut fds, ms) {
-            Ok(n) if n > 0 => self.failure(),
-            _ => None,
-        }
-    }
-
-    /// Reads the failure report; call once the child has been reaped. `None` means
-    /// the exec succeeded.
-    pub fn failure(&mut self) -> Option<StartFailure> {
-        let mut buf = [0u8; 8];
-        let mut got = 0;
-        while got < buf.len() {
-            match self.report.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        if got < buf.len() {
-            return None;
-        }
-        let step = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        Some(StartFailure {
-            step: Step::from_code(step)?,
-            errno,
-        })
+    /// Why the child died instead of exec'ing; `None` means the exec succeeded.
+    pub fn failure(&self) -> Option<StartFailure> {
+        self.failure
     }
 }
 
-/// Forks and execs the service. Returns once the fork is done, without waiting for
-/// the exec.
+/// Room for the child's frames until it execs: a few hundred bytes of its own and
+/// libc's system call wrappers, in any build profile.
+const CHILD_STACK: usize = 16 * 1024;
+
+/// What the child reads and what it writes back, in memory it shares with supervise.
+struct Shared<'a> {
+    spec: &'a Spec,
+    stdio: Stdio<'a>,
+    /// Step code in the high half, errno in the low half; 0 until the child fails.
+    report: AtomicU64,
+}
+
+/// Starts the service and returns once it has exec'd, or failed to: then
+/// [`Child::failure`] says why, and the child is dying with status 127.
 pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
-    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| {
-        io::Error::new(
-            io::Error::from(e).kind(),
-            format!("cannot create a pipe: {e}"),
+    let shared = Shared {
+        spec,
+        stdio,
+        report: AtomicU64::new(0),
+    };
+    let mut stack = Box::<[u8]>::new_uninit_slice(CHILD_STACK);
+    // Stacks grow down, from a 16-byte aligned top.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    // SAFETY: the child runs on its own stack and only reads `shared` (apart from the
+    // atomic report) until it execs or exits; CLONE_VFORK keeps this thread suspended
+    // until then, so `shared` and `stack` outlive every use the child makes of them.
+    let pid = unsafe {
+        libc::clone(
+            in_child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(&shared).cast_mut().cast(),
         )
-    })?;
-    // SAFETY: supervise is single-threaded, and the child below makes only
-    // async-signal-safe calls on memory prepared before the fork.
-    match unsafe { libc::fork() } {
-        -1 => {
-            let e = io::Error::last_os_error();
-            Err(io::Error::new(e.kind(), format!("cannot fork: {e}")))
-        }
-        0 => in_child(spec, stdio, &report_w),
-        pid => {
-            drop(report_w);
-            Ok(Child {
-                pid: Pid::from_raw(pid),
-                report: File::from(report_r),
-            })
-        }
+    };
+    if pid < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("cannot fork: {e}")));
     }
+    drop(stack);
+    Ok(Child {
+        pid: Pid::from_raw(pid),
+        failure: decode_report(shared.report.load(Ordering::Acquire)),
+    })
 }
 
-fn in_child(spec: &Spec, stdio: Stdio<'_>, report: &OwnedFd) -> ! {
+fn encode_report(step: Step, errno: i32) -> u64 {
+    (u64::from(step.code()) << 32) | u64::from(errno as u32)
+}
+
+fn decode_report(report: u64) -> Option<StartFailure> {
+    Some(StartFailure {
+        step: Step::from_code((report >> 32) as u32)?,
+        errno: report as u32 as i32,
+    })
+}
+
+extern "C" fn in_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Shared` that `spawn` keeps alive while this runs.
+    let shared = unsafe { &*arg.cast::<Shared<'_>>() };
+    run_child(shared.spec, shared.stdio, &shared.report)
+}
+
+fn run_child(spec: &Spec, stdio: Stdio<'_>, report: &AtomicU64) -> ! {
     // SAFETY: plain system calls on valid descriptors and prepared C strings; the
     // child never returns into Rust code that could allocate or unwind.
     unsafe {
@@ -333,13 +344,13 @@ fn in_child(spec: &Spec, stdio: Stdio<'_>, report: &OwnedFd) -> ! {
             libc::umask(mask);
         }
         if let Some((uid, gid, groups)) = &spec.ids {
-            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 {
+            if libc::syscall(SYS_SETGROUPS, groups.len(), groups.as_ptr()) < 0 {
                 fail(report, Step::Groups);
             }
-            if libc::setgid(*gid) < 0 {
+            if libc::syscall(SYS_SETGID, *gid) < 0 {
                 fail(report, Step::Gid);
             }
-            if libc::setuid(*uid) < 0 {
+            if libc::syscall(SYS_SETUID, *uid) < 0 {
                 fail(report, Step::Uid);
             }
         }
@@ -364,14 +375,145 @@ fn in_child(spec: &Spec, stdio: Stdio<'_>, report: &OwnedFd) -> ! {
 }
 
 /// Reports the failed step and errno to supervise and dies.
-fn fail(report: &OwnedFd, step: Step) -> ! {
+fn fail(report: &AtomicU64, step: Step) -> ! {
     let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    let mut buf = [0u8; 8];
-    buf[..4].copy_from_slice(&step.code().to_ne_bytes());
-    buf[4..].copy_from_slice(&errno.to_ne_bytes());
-    // SAFETY: write and _exit are async-signal-safe.
-    unsafe {
-        libc::write(report.as_raw_fd(), buf.as_ptr().cast(), buf.len());
-        libc::_exit(127)
+    report.store(encode_report(step, errno), Ordering::Release);
+    // SAFETY: _exit ends only this child, without running supervise's exit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+// The set-id system calls that take 32-bit ids (the plain ones are 16-bit there).
+#[cfg(any(target_arch = "x86", target_arch = "arm"))]
+const SYS_SETGROUPS: libc::c_long = libc::SYS_setgroups32;
+#[cfg(any(target_arch = "x86", target_arch = "arm"))]
+const SYS_SETGID: libc::c_long = libc::SYS_setgid32;
+#[cfg(any(target_arch = "x86", target_arch = "arm"))]
+const SYS_SETUID: libc::c_long = libc::SYS_setuid32;
+#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
+const SYS_SETGROUPS: libc::c_long = libc::SYS_setgroups;
+#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
+const SYS_SETGID: libc::c_long = libc::SYS_setgid;
+#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
+const SYS_SETUID: libc::c_long = libc::SYS_setuid;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::path::PathBuf;
+
+    fn program(path: &str, args: &[&str]) -> Program {
+        Program {
+            path: PathBuf::from(path),
+            argv: std::iter::once(path)
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect(),
+        }
+    }
+
+    /// Spawns with /dev/null on all three descriptors, and reaps the child.
+    fn run(spec: &Spec) -> (Child, i32) {
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let stdio = Stdio {
+            stdin: null.as_fd(),
+            stdout: null.as_fd(),
+            stderr: null.as_fd(),
+        };
+        let child = spawn(spec, stdio).unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for the child just started.
+        let got = unsafe { libc::waitpid(child.pid.as_raw(), &mut status, 0) };
+        assert_eq!(got, child.pid.as_raw());
+        (child, status)
+    }
+
+    #[test]
+    fn a_child_that_execs_reports_nothing_and_is_the_program() {
+        let (child, status) = run(&Spec::new(&program("/bin/sh", &["-c", "exit 7"])));
+        assert_eq!(child.failure(), None);
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 7);
+    }
+
+    #[test]
+    fn a_failed_exec_is_known_when_spawn_returns() {
+        let (child, status) = run(&Spec::new(&program("/nonexistent/program", &[])));
+        assert_eq!(
+            child.failure(),
+            Some(StartFailure {
+                step: Step::Exec,
+                errno: libc::ENOENT
+            })
+        );
+        assert_eq!(libc::WEXITSTATUS(status), 127);
+    }
+
+    #[test]
+    fn a_failed_step_before_the_exec_is_named() {
+        let mut spec = Spec::new(&program("/bin/true", &[]));
+        spec.dir = Some(c_string(b"/nonexistent/dir".to_vec()));
+        let (child, _) = run(&spec);
+        let failure = child.failure().unwrap();
+        assert_eq!(failure.step, Step::Chdir);
+        assert_eq!(failure.errno, libc::ENOENT);
+        assert!(
+            failure
+                .to_string()
+                .starts_with("changing to the service's directory failed")
+        );
+    }
+
+    #[test]
+    fn the_report_round_trips_every_step_and_an_errno() {
+        for code in 1..=8 {
+            let step = Step::from_code(code).unwrap();
+            let f = decode_report(encode_report(step, libc::EACCES)).unwrap();
+            assert_eq!((f.step, f.errno), (step, libc::EACCES));
+        }
+        assert_eq!(decode_report(0), None);
+    }
+
+    #[test]
+    fn the_child_gets_its_own_session_and_the_given_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::fs::File::create(dir.path().join("out")).unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let spec = Spec::new(&program(
+            "/bin/sh",
+            &[
+                "-c",
+                "echo $$; cat /proc/self/stat; for f in /proc/self/fd/*; do readlink $f; done",
+            ],
+        ));
+        let stdio = Stdio {
+            stdin: null.as_fd(),
+            stdout: out.as_fd(),
+            stderr: out.as_fd(),
+        };
+        let child = spawn(&spec, stdio).unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for the child just started.
+        unsafe { libc::waitpid(child.pid.as_raw(), &mut status, 0) };
+        let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+        let mut lines = text.lines();
+        let pid = lines.next().unwrap();
+        assert_eq!(pid, child.pid.to_string());
+        // `cat`'s stat: its process group and session are the shell's pid.
+        let stat: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        assert_eq!((stat[4], stat[5]), (pid, pid));
+        // The output file is open as stdout and stderr, and not also under its own
+        // number (what the test harness leaves open is its own: supervise closes that).
+        let out_path = dir.path().join("out");
+        let targets: Vec<&str> = lines.collect();
+        let open_as_out = targets
+            .iter()
+            .filter(|t| std::path::Path::new(t) == out_path)
+            .count();
+        assert_eq!(open_as_out, 2, "{targets:?}");
     }
 }

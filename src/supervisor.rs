@@ -495,10 +495,9 @@ impl Supervisor {
         })
     }
 
-    /// Wants the service up and starts it.
-    /// Wants the service up, starts it, and waits (a second at most) for its exec: a
-    /// program that cannot be exec'd is reported to the caller like every other
-    /// start-up error, instead of being retried in the background for ever.
+    /// Wants the service up and starts it. The start returns once the service has
+    /// exec'd, so a program that cannot be exec'd is reported to the caller like every
+    /// other start-up error, instead of being retried in the background for ever.
     pub fn start(&mut self) -> Result<(), Fatal> {
         self.log.notice(format_args!(
             "supervise pid {} supervising {}: {}",
@@ -527,10 +526,7 @@ impl Supervisor {
             None => self.dispatch(Event::Letter(Letter::Up)),
         }
         self.publish();
-        let failure = self
-            .child
-            .as_mut()
-            .and_then(|c| c.wait_exec(std::time::Duration::from_secs(1)));
+        let failure = self.child.as_ref().and_then(Child::failure);
         if let Some(f) = failure {
             let message = format!("cannot start {}: {f}", self.spec.path().display());
             self.log.fatal(&message);
@@ -725,7 +721,7 @@ impl Supervisor {
                 continue;
             };
             match self.child.take_if(|c| c.pid == pid) {
-                Some(mut c) => {
+                Some(c) => {
                     match c.failure() {
                         Some(f) => self.log.warn(format_args!(
                             "cannot start {}: {f}",
@@ -893,8 +889,8 @@ impl Supervisor {
         // Who, for the log: named only if it is needed.
         let (result, (kind, id)) = match target {
             Target::Process(pid) => (kill(pid.as_raw()), ("pid", pid)),
-            // Right after the fork the child may not have made its group yet: then the
-            // process itself gets the signal, blocked until it unblocks signals.
+            // A child that failed before its setsid, or an adopted service that left
+            // its group, has no group of its own number: then the process gets it.
             Target::Group(pid) => match kill(-pid.as_raw()) {
                 Err(Errno::ESRCH) => (kill(pid.as_raw()), ("pid", pid)),
                 other => (other, ("process group", pid)),
@@ -1076,7 +1072,7 @@ impl Supervisor {
             return;
         };
         match self.helpers.swap_remove(i) {
-            Helper::Alarm(mut c, subject) => {
+            Helper::Alarm(c, subject) => {
                 if let Some(f) = c.failure() {
                     self.log.warn(format_args!(
                         "cannot start {}: {f}: {subject}",
@@ -1091,7 +1087,7 @@ impl Supervisor {
                     self.log.warn(format_args!("alarm sender {how}: {subject}"));
                 }
             }
-            Helper::Script(mut c, n) => match c.failure() {
+            Helper::Script(c, n) => match c.failure() {
                 Some(f) => self.log.warn(format_args!("restart script {n}: {f}")),
                 None if how != Exit::Code(0) => {
                     self.log.warn(format_args!("restart script {n} {how}"))
