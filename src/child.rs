@@ -261,8 +261,10 @@ impl Child {
 }
 
 /// Room for the child's frames until it execs: a few hundred bytes of its own and
-/// libc's system call wrappers, in any build profile.
-const CHILD_STACK: usize = 16 * 1024;
+/// libc's system call wrappers, in any build profile (musl's posix_spawn makes do
+/// with about 5 kB). It lives in `spawn`'s frame, on stack pages supervise has used
+/// before, rather than on the heap, where it would dirty pages of its own.
+const CHILD_STACK: usize = 8 * 1024;
 
 /// What the child reads and what it writes back, in memory it shares with supervise.
 struct Shared<'a> {
@@ -280,16 +282,17 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
         stdio,
         report: AtomicU64::new(0),
     };
-    let mut stack = Box::<[u8]>::new_uninit_slice(CHILD_STACK);
+    let mut stack = std::mem::MaybeUninit::<[u8; CHILD_STACK]>::uninit();
     // Stacks grow down, from a 16-byte aligned top.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    let end = stack.as_mut_ptr().cast::<u8>().wrapping_add(CHILD_STACK);
+    let top = end.wrapping_sub(end.addr() % 16);
     // SAFETY: the child runs on its own stack and only reads `shared` (apart from the
     // atomic report) until it execs or exits; CLONE_VFORK keeps this thread suspended
     // until then, so `shared` and `stack` outlive every use the child makes of them.
     let pid = unsafe {
         libc::clone(
             in_child,
-            top as *mut libc::c_void,
+            top.cast(),
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             std::ptr::from_ref(&shared).cast_mut().cast(),
         )
@@ -298,7 +301,6 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("cannot fork: {e}")));
     }
-    drop(stack);
     Ok(Child {
         pid: Pid::from_raw(pid),
         failure: decode_report(shared.report.load(Ordering::Acquire)),
