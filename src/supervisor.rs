@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::{Instant, SystemTime};
 
 use nix::errno::Errno;
@@ -118,17 +118,44 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
 }
 
 /// The signals supervise takes through its signalfd.
+const HANDLED_SIGNALS: [Signal; 4] = [
+    Signal::SIGCHLD,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+];
+
 fn handled_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-    ] {
+    for s in HANDLED_SIGNALS {
         set.add(s);
     }
     set
+}
+
+/// The signals waiting in `fd`, in one read: a standard signal is pending at most
+/// once, so room for every signal taken drains it (one arriving later makes the fd
+/// readable again), and no second read has to come back empty.
+fn pending_signals(fd: BorrowedFd<'_>) -> impl Iterator<Item = i32> {
+    let mut infos =
+        [std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit(); HANDLED_SIGNALS.len()];
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: reading into a buffer of `infos.len()` records, each fully written by
+    // the kernel for the `n / size` records it returns.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            infos.as_mut_ptr().cast(),
+            size * infos.len(),
+        )
+    };
+    let records = usize::try_from(n).unwrap_or(0) / size;
+    let mut signos = [0; HANDLED_SIGNALS.len()];
+    for (signo, info) in signos.iter_mut().zip(&infos[..records]) {
+        // SAFETY: see above: these records were written.
+        *signo = unsafe { info.assume_init_ref() }.ssi_signo as i32;
+    }
+    signos.into_iter().take(records)
 }
 
 /// Monotonic deadlines shown as wall-clock times, through one fixed pairing taken at
@@ -684,8 +711,8 @@ impl Supervisor {
     fn on_signals(&mut self) {
         let mut reap = false;
         let mut events = Vec::new();
-        while let Ok(Some(info)) = self.signals.read_signal() {
-            match Signal::try_from(info.ssi_signo as i32) {
+        for signo in pending_signals(self.signals.as_fd()) {
+            match Signal::try_from(signo) {
                 Ok(Signal::SIGCHLD) => reap = true,
                 Ok(Signal::SIGTERM | Signal::SIGINT) => events.push(Event::Terminate),
                 Ok(Signal::SIGHUP) => events.push(Event::Letter(Letter::Reload)),
