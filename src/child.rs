@@ -17,7 +17,9 @@
 //! (An exec that fails cannot be told apart from a service that exits 127 by the
 //! exit status alone.) The price is that a child stuck before its exec (a `chdir` or
 //! an exec on a hung network file system) stalls supervise with it; a fork would
-//! only have moved that wait to the child's first restart.
+//! only have moved that wait to the child's first restart. Where `CLONE_VM` is turned
+//! into a plain fork (valgrind does this), the report never reaches supervise: a
+//! failed exec then shows only as exit 127.
 //!
 //! Sharing memory is safe because supervise installs no signal handlers (a handler
 //! run in the child would run on supervise's data), and because the child calls
