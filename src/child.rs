@@ -120,7 +120,7 @@ impl fmt::Display for StartFailure {
     }
 }
 
-/// Everything the child needs, prepared before the fork so the child allocates nothing.
+/// Everything the child needs, prepared beforehand so the child allocates nothing.
 #[derive(Debug)]
 pub struct Spec {
     path: CString,
@@ -288,9 +288,18 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
     // Stacks grow down, from a 16-byte aligned top.
     let end = stack.as_mut_ptr().cast::<u8>().wrapping_add(CHILD_STACK);
     let top = end.wrapping_sub(end.addr() % 16);
+    // A child that changes its ids marks the memory it shares with us not dumpable
+    // (so that its new user cannot ptrace its way into ours); once it has exec'd,
+    // nothing is shared and supervise's own setting is put back.
+    let dumpable = spec.ids.is_some().then(|| {
+        // SAFETY: PR_GET_DUMPABLE only reads a flag of this process.
+        unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }
+    });
     // SAFETY: the child runs on its own stack and only reads `shared` (apart from the
-    // atomic report) until it execs or exits; CLONE_VFORK keeps this thread suspended
-    // until then, so `shared` and `stack` outlive every use the child makes of them.
+    // atomic report, and errno in the thread-local storage it shares with this
+    // thread, read here only when clone fails) until it execs or exits; CLONE_VFORK
+    // keeps this thread suspended until then, so `shared` and `stack` outlive every
+    // use the child makes of them.
     let pid = unsafe {
         libc::clone(
             in_child,
@@ -299,8 +308,12 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
             std::ptr::from_ref(&shared).cast_mut().cast(),
         )
     };
-    if pid < 0 {
-        let e = io::Error::last_os_error();
+    let clone_error = (pid < 0).then(io::Error::last_os_error);
+    if let Some(flag) = dumpable.filter(|&f| f >= 0) {
+        // SAFETY: PR_SET_DUMPABLE with the value PR_GET_DUMPABLE returned.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, flag as libc::c_ulong) };
+    }
+    if let Some(e) = clone_error {
         return Err(io::Error::new(e.kind(), format!("cannot fork: {e}")));
     }
     Ok(Child {
@@ -470,6 +483,24 @@ mod tests {
                 .to_string()
                 .starts_with("changing to the service's directory failed")
         );
+    }
+
+    #[test]
+    fn a_child_that_changes_user_leaves_supervise_dumpable() {
+        // SAFETY: geteuid only reads.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to change the child's user");
+            return;
+        }
+        // SAFETY: PR_GET_DUMPABLE only reads a flag of this process.
+        let before = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+        let mut spec = Spec::new(&program("/bin/true", &[]));
+        spec.ids = Some((65534, 65534, vec![65534]));
+        let (child, status) = run(&spec);
+        assert_eq!(child.failure(), None);
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, before);
     }
 
     #[test]

@@ -124,8 +124,9 @@ pub fn lock_pid(dir: &Path) -> Option<u32> {
 }
 
 /// Reads one of a status directory's small files in three system calls: open, read,
-/// close. A regular file reads short only at its end, so the read that does not fill
-/// the buffer is the last; `fs::read` would add a `statx` for the size and a read
+/// close. A regular file on a local file system reads short only at its end (and
+/// these are replaced by rename, never seen half-written), so the read that does not
+/// fill the buffer is the last; `fs::read` would add a `statx` for the size and a read
 /// that returns 0, which over a thousand directories is most of `svc status`.
 fn read_small(path: &Path) -> io::Result<Vec<u8>> {
     let mut file = fs::File::open(path)?;

@@ -134,8 +134,9 @@ fn handled_signals() -> SigSet {
 }
 
 /// The signals waiting in `fd`, in one read: a standard signal is pending at most
-/// once, so room for every signal taken drains it (one arriving later makes the fd
-/// readable again), and no second read has to come back empty.
+/// once for the process (and once more if sent to the thread), so room for every
+/// signal taken nearly always drains it, and no second read has to come back empty.
+/// Whatever is left keeps the fd readable: the next turn of the loop reads it.
 fn pending_signals(fd: BorrowedFd<'_>) -> impl Iterator<Item = i32> {
     let mut infos =
         [std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit(); HANDLED_SIGNALS.len()];
@@ -865,7 +866,7 @@ impl Supervisor {
         }
     }
 
-    /// Forks the service; the outcome is the next event.
+    /// Starts the service; the outcome is the next event.
     fn spawn(&mut self) -> Event {
         // Without its output files (a read-only or full status directory) the service
         // still runs: its output goes nowhere until the next start can open them.
@@ -992,7 +993,7 @@ impl Supervisor {
         memory::release_start_up();
     }
 
-    /// Forks the alarm sender, or says why there is nobody to tell.
+    /// Starts the alarm sender, or says why there is nobody to tell.
     fn send_alarm(&mut self, a: Alarm) {
         let context = alarm::Context {
             host: self.host.clone(),
@@ -1038,7 +1039,7 @@ impl Supervisor {
     }
 
     /// Starts a helper (not the service): `input` on its stdin (through a pipe, filled
-    /// before the fork: the input is far below a pipe's capacity, and the write end is
+    /// before the start: the input is far below a pipe's capacity, and the write end is
     /// non-blocking, so this never waits) or `/dev/null`, and its output on the log
     /// file `log`.
     fn spawn_helper(&self, spec: &Spec, input: Option<&[u8]>, log: &str) -> io::Result<Child> {
