@@ -17,26 +17,36 @@ pub fn read_whole<'a>(path: &str, buf: &'a mut [u8]) -> Option<std::borrow::Cow<
     (n < buf.len()).then(|| String::from_utf8_lossy(&buf[..n]))
 }
 
-/// The fields of `/proc/PID/stat` after the command name, which may itself hold
-/// spaces and parentheses (so split at the last `)`): `[0]` is the state, `[1]` the
-/// parent, field n of proc(5) is index n - 3.
-pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
+/// Reads `/proc/PID/stat` and hands `f` its fields after the command name, which may
+/// itself hold spaces and parentheses (so split at the last `)`): the first is the
+/// state, the second the parent, field n of proc(5) is the (n - 3)th. Borrowed from a
+/// stack buffer: supervise reads this at every start, and allocates nothing for it.
+fn with_stat_fields<T>(
+    pid: u32,
+    f: impl FnOnce(std::str::SplitWhitespace<'_>) -> Option<T>,
+) -> Option<T> {
     // 52 numbers and a 16-byte name: under 700 bytes.
     let mut buf = [0u8; 1024];
     let text = read_whole(&format!("/proc/{pid}/stat"), &mut buf)?;
     let (_, rest) = text.rsplit_once(')')?;
-    Some(rest.split_whitespace().map(str::to_owned).collect())
+    f(rest.split_whitespace())
+}
+
+/// The fields of `/proc/PID/stat` after the command name: `[0]` is the state, `[1]`
+/// the parent, field n of proc(5) is index n - 3.
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    with_stat_fields(pid, |fields| Some(fields.map(str::to_owned).collect()))
 }
 
 /// The process state letter (`R`, `S`, `T`, `Z`...).
 pub fn state(pid: u32) -> Option<char> {
-    stat_fields(pid)?.first()?.chars().next()
+    with_stat_fields(pid, |mut fields| fields.next()?.chars().next())
 }
 
 /// When the process started, in clock ticks after boot.
 pub fn start_time(pid: u32) -> Option<u64> {
     // Field 22 overall; the state letter is field 3, the first after the name.
-    stat_fields(pid)?.get(22 - 3)?.parse().ok()
+    with_stat_fields(pid, |mut fields| fields.nth(22 - 3)?.parse().ok())
 }
 
 /// Whether `pid` names a live process (a zombie is not alive) that, when `start` is
@@ -45,15 +55,14 @@ pub fn alive(pid: u32, start: Option<u64>) -> bool {
     if pid == 0 {
         return false;
     }
-    let Some(fields) = stat_fields(pid) else {
-        return false;
-    };
-    let running = fields.first().is_some_and(|s| s != "Z" && s != "X");
-    let same = match start {
-        Some(t) => fields.get(22 - 3).and_then(|v| v.parse::<u64>().ok()) == Some(t),
-        None => true,
-    };
-    running && same
+    with_stat_fields(pid, |mut fields| {
+        let state = fields.next()?;
+        let running = state != "Z" && state != "X";
+        // The start time is field 22, 19 after the state.
+        let same = start.is_none_or(|t| fields.nth(22 - 4).and_then(|v| v.parse().ok()) == Some(t));
+        Some(running && same)
+    })
+    .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -85,6 +94,24 @@ mod tests {
         );
         assert!(state(me).is_some_and(|c| c != 'Z'));
         assert!(!alive(0, None));
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive_but_still_has_its_start_time() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while state(pid) != Some('Z') {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never became a zombie"
+            );
+            std::thread::yield_now();
+        }
+        let start = start_time(pid).expect("a zombie keeps its stat");
+        assert!(!alive(pid, None));
+        assert!(!alive(pid, Some(start)));
+        child.wait().unwrap();
     }
 
     #[test]
