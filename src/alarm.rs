@@ -16,9 +16,7 @@
 //! now and then.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +25,6 @@ use crate::exit::{Exit, signal_name};
 use crate::log::{Log, local_time};
 use crate::policy::Limit;
 use crate::statefile;
-use crate::statusdir::names;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -179,23 +176,21 @@ pub fn body(ctx: &Context, a: &Alarm, limits: (u32, u32, Duration), stderr_tail:
     s
 }
 
-/// The last `n` lines of a file, reading at most its last 64 kB.
-pub fn tail_lines(path: &Path, n: usize) -> String {
-    const MAX: u64 = 64 * 1024;
-    let Ok(mut f) = File::open(path) else {
+/// The most bytes of `__stderr` read for the mail.
+pub const TAIL_MAX: usize = 64 * 1024;
+
+/// The last `n` lines of a status directory's file, reading at most its last
+/// [`TAIL_MAX`] bytes through the one place that opens those files (a link there is
+/// not followed: a root supervise never mails what another file holds).
+pub fn tail_lines(dir: &crate::statusdir::Dir, name: &str, n: usize) -> String {
+    let Ok(bytes) = dir.read_tail(name, TAIL_MAX) else {
         return String::new();
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(MAX);
-    if f.seek(SeekFrom::Start(start)).is_err() {
-        return String::new();
-    }
-    let mut buf = Vec::new();
-    let _ = f.take(MAX).read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
+    let cut = bytes.len() == TAIL_MAX;
+    let text = String::from_utf8_lossy(&bytes);
     let mut lines: Vec<&str> = text.lines().collect();
-    if start > 0 && !lines.is_empty() {
-        // The first line was cut by the 64 kB window.
+    if cut && !lines.is_empty() {
+        // The first line was cut by the window.
         lines.remove(0);
     }
     let from = lines.len().saturating_sub(n);
@@ -218,10 +213,11 @@ fn from_address(cfg: &Config, host: &str) -> String {
         .unwrap_or_else(|| format!("supervise@{host}"))
 }
 
-/// Builds the message.
+/// Builds the message for `to`.
 pub fn message(
     cfg: &Config,
     ctx: &Context,
+    to: &[Mailbox],
     subject: &str,
     body: String,
 ) -> Result<Message, String> {
@@ -229,13 +225,54 @@ pub fn message(
         .parse()
         .map_err(|e| format!("alarm_from: {e}"))?;
     let mut b = Message::builder().from(from).subject(subject);
-    for to in &cfg.alarm_mail {
-        let mb: Mailbox = to.parse().map_err(|e| format!("alarm_mail {to:?}: {e}"))?;
-        b = b.to(mb);
+    for mb in to {
+        b = b.to(mb.clone());
     }
     b.header(ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| format!("cannot build the mail: {e}"))
+}
+
+/// What became of one alarm mail: who got it, and what went wrong for the others.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Recipients the mail was handed over for.
+    pub sent: Vec<String>,
+    /// One line per recipient (or for all) it could not be sent to.
+    pub errors: Vec<String>,
+}
+
+/// Sends the mail to every recipient it can reach: all at once, and when that fails,
+/// one by one, so that an address the relay refuses costs only that address.
+pub fn send_mail(cfg: &Config, ctx: &Context, subject: &str, body: &str) -> Delivery {
+    let mut d = Delivery::default();
+    let mut to = Vec::new();
+    for a in &cfg.alarm_mail {
+        match a.parse::<Mailbox>() {
+            Ok(mb) => to.push((a.clone(), mb)),
+            Err(e) => d.errors.push(format!("alarm_mail {a:?}: {e}")),
+        }
+    }
+    let send = |group: &[(String, Mailbox)]| {
+        let boxes: Vec<Mailbox> = group.iter().map(|(_, m)| m.clone()).collect();
+        message(cfg, ctx, &boxes, subject, body.to_owned()).and_then(|m| deliver(cfg, ctx, &m))
+    };
+    if to.is_empty() {
+        return d;
+    }
+    match send(&to) {
+        Ok(()) => d.sent.extend(to.iter().map(|(a, _)| a.clone())),
+        Err(e) if to.len() == 1 => d.errors.push(e),
+        Err(_) => {
+            for one in to.chunks(1) {
+                match send(one) {
+                    Ok(()) => d.sent.push(one[0].0.clone()),
+                    Err(e) => d.errors.push(format!("to {}: {e}", one[0].0)),
+                }
+            }
+        }
+    }
+    d
 }
 
 /// The SMTP transport for `alarm_smtp`, with the timeout and extra root certificate.
@@ -317,6 +354,9 @@ pub struct Job {
     pub context: Context,
     /// What happened.
     pub alarm: Alarm,
+    /// The last lines of `__stderr`, read by supervise (the sender opens nothing in
+    /// the status directory).
+    pub stderr_tail: String,
 }
 
 impl Job {
@@ -347,6 +387,7 @@ impl Job {
             ("alarm_sendmail", c.alarm_sendmail.display().to_string()),
             ("alarm_gsm_command", c.alarm_gsm_command.join(" ")),
             ("alarm_timeout", c.alarm_timeout.as_secs().to_string()),
+            ("stderr_tail", self.stderr_tail.clone()),
         ];
         match a.exit {
             Exit::Code(n) => lines.push(("exit_code", n.to_string())),
@@ -467,13 +508,15 @@ impl Job {
                 cores: num("cores")? as usize,
                 span,
             },
+            stderr_tail: map.get("stderr_tail").cloned().unwrap_or_default(),
         })
     }
 }
 
 /// The `supervise-alarm` program: reads a [`Job`] from `input`, sends it, logs the
-/// outcome into the service's logs, and returns the exit code (0 sent, 1 not).
-/// `alarm(2)` bounds it: a silent relay cannot keep it past `alarm_timeout`.
+/// outcome (NOTICE lines on its standard output, the others on its standard error,
+/// which supervise made the service's two logs), and returns the exit code (0 sent,
+/// 1 not). `alarm(2)` bounds it: a silent relay cannot keep it past `alarm_timeout`.
 pub fn helper_main(input: &str) -> i32 {
     let job = match Job::decode(input) {
         Ok(j) => j,
@@ -486,34 +529,30 @@ pub fn helper_main(input: &str) -> i32 {
     unsafe {
         libc::alarm(job.config.alarm_timeout.as_secs().max(1) as libc::c_uint);
     }
-    let dir = &job.context.dir;
-    let Ok(log) = Log::open_in(dir) else {
-        eprintln!("supervise-alarm: cannot open the logs in {}", dir.display());
+    let Ok(log) = Log::stdio() else {
         return 1;
     };
     let cfg = &job.config;
     let subject = subject(&job.context, &job.alarm);
     let mut failed = false;
     if !cfg.alarm_mail.is_empty() {
-        let tail = tail_lines(&dir.join(names::STDERR), STDERR_LINES);
         let limits = (
             cfg.max_tries,
             cfg.max_tries_if_coredumped,
             cfg.alarm_interval,
         );
-        let body = body(&job.context, &job.alarm, limits, &tail);
-        let sent =
-            message(cfg, &job.context, &subject, body).and_then(|m| deliver(cfg, &job.context, &m));
-        match sent {
-            Ok(()) => log.notice(format_args!(
+        let body = body(&job.context, &job.alarm, limits, &job.stderr_tail);
+        let d = send_mail(cfg, &job.context, &subject, &body);
+        if !d.sent.is_empty() {
+            log.notice(format_args!(
                 "alarm mail sent to {}: {subject}",
-                cfg.alarm_mail.join(" ")
-            )),
-            Err(e) => {
-                log.warn(format_args!("alarm mail not sent: {e}"));
-                failed = true;
-            }
+                d.sent.join(" ")
+            ));
         }
+        for e in &d.errors {
+            log.warn(format_args!("alarm mail not sent: {e}"));
+        }
+        failed = !d.errors.is_empty();
     }
     for e in send_sms(cfg, &subject) {
         log.warn(format_args!("alarm {e}"));
@@ -626,16 +665,24 @@ mod tests {
     #[test]
     fn tail_reads_only_the_end() {
         let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
         let p = tmp.path().join("err");
         let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
         std::fs::write(&p, &text).unwrap();
-        let t = tail_lines(&p, 3);
+        let t = tail_lines(&dir, "err", 3);
         assert_eq!(t, "line 98\nline 99\nline 100");
         let big: String = (0..20_000).map(|i| format!("{i:08}\n")).collect();
         std::fs::write(&p, &big).unwrap();
-        let t = tail_lines(&p, 2);
+        let t = tail_lines(&dir, "err", 2);
         assert_eq!(t, "00019998\n00019999");
-        assert_eq!(tail_lines(&tmp.path().join("none"), 5), "");
+        assert_eq!(tail_lines(&dir, "none", 5), "");
+        std::fs::write(tmp.path().join("secret"), "root:hash\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), tmp.path().join("__stderr")).unwrap();
+        assert_eq!(
+            tail_lines(&dir, "__stderr", 5),
+            "",
+            "a link is not followed"
+        );
     }
 
     #[test]
@@ -673,6 +720,7 @@ mod tests {
                 span: Duration::new(3, 500),
                 ..segv()
             },
+            stderr_tail: "panic: boom\n  at main.rs:3 \\ x".into(),
         };
         assert_eq!(Job::decode(&job.encode()), Ok(job.clone()));
         let plain = Job {
@@ -702,7 +750,8 @@ mod tests {
             alarm_mail: vec!["a@example.com".into(), "b@example.com".into()],
             ..Config::default()
         };
-        let m = message(&cfg, &ctx(), "subj", "body".into()).unwrap();
+        let to: Vec<Mailbox> = cfg.alarm_mail.iter().map(|a| a.parse().unwrap()).collect();
+        let m = message(&cfg, &ctx(), &to, "subj", "body".into()).unwrap();
         let raw = String::from_utf8(m.formatted()).unwrap();
         assert!(raw.contains("To: a@example.com, b@example.com"), "{raw}");
         assert!(raw.contains("From: supervise@web1"), "{raw}");

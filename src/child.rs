@@ -230,6 +230,29 @@ impl Spec {
         }
     }
 
+    /// Gives the service `soft` as its descriptor limit (supervise raised its own, see
+    /// [`crate::daemon::ensure_descriptors`]), unless the config sets one.
+    pub fn restore_nofile(&mut self, soft: u64) {
+        let nofile = libc::RLIMIT_NOFILE as i32;
+        if self.limits.iter().any(|(r, _)| *r == nofile) {
+            return;
+        }
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) } == 0 {
+            self.limits.push((
+                nofile,
+                libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: current.rlim_max,
+                },
+            ));
+        }
+    }
+
     /// The file that will be exec'd.
     pub fn path(&self) -> &Path {
         Path::new(std::ffi::OsStr::from_bytes(self.path.as_bytes()))

@@ -251,6 +251,8 @@ pub struct Config {
     pub stderr_to_stdout: bool,
     /// Put a timestamp before every line of output.
     pub log_timestamps: bool,
+    /// The mode of `__stdout`, `__stderr` and supervise's two logs.
+    pub log_mode: u32,
     /// Paths whose changes restart the service.
     pub watch: Vec<PathBuf>,
     /// Glob patterns of paths a watch ignores.
@@ -294,6 +296,7 @@ impl Default for Config {
             log_backups: 5,
             stderr_to_stdout: false,
             log_timestamps: false,
+            log_mode: 0o600,
             watch: Vec::new(),
             watch_exclude: Vec::new(),
             watch_debounce: Duration::from_millis(300),
@@ -343,6 +346,7 @@ pub const KEYS: &[&str] = &[
     "log_backups",
     "stderr_to_stdout",
     "log_timestamps",
+    "log_mode",
     "watch",
     "watch_exclude",
     "watch_debounce",
@@ -437,6 +441,24 @@ fn size(e: &Entry) -> Result<u64, LineError> {
         })
 }
 
+/// An octal mode for the output files and logs: the owner must keep read and write
+/// (supervise writes them), and only reading may be given to others.
+fn log_mode(e: &Entry) -> Result<u32, LineError> {
+    u32::from_str_radix(&e.value, 8)
+        .ok()
+        .filter(|m| m & !0o644 == 0 && m & 0o600 == 0o600)
+        .ok_or_else(|| {
+            err(
+                e.line,
+                format!(
+                    "log_mode: {:?} is not an octal mode between 0600 and 0644 (owner \
+                     read-write, others read at most)",
+                    e.value
+                ),
+            )
+        })
+}
+
 /// A signal by name (`TERM`, `SIGTERM`) or number.
 pub fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
@@ -459,15 +481,16 @@ fn words(v: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-/// A plausible mail address: one `@` with something on both sides, no blanks.
+/// A mail address as the mail library that sends it reads one: checked here, at
+/// load, so that one bad address is a config error with its line rather than a mail
+/// that reaches nobody.
 fn check_address(e: &Entry, a: &str) -> Result<(), LineError> {
-    match a.split_once('@') {
-        Some((user, host)) if !user.is_empty() && !host.is_empty() && !host.contains('@') => Ok(()),
-        _ => Err(err(
+    a.parse::<lettre::Address>().map(|_| ()).map_err(|why| {
+        err(
             e.line,
-            format!("{}: {a:?} is not a mail address", e.key),
-        )),
-    }
+            format!("{}: {a:?} is not a mail address ({why})", e.key),
+        )
+    })
 }
 
 impl Config {
@@ -675,6 +698,7 @@ impl Config {
                 "log_backups" => c.log_backups = count(e)?,
                 "stderr_to_stdout" => c.stderr_to_stdout = boolean(e)?,
                 "log_timestamps" => c.log_timestamps = boolean(e)?,
+                "log_mode" => c.log_mode = log_mode(e)?,
                 "watch" => c.watch.extend(words(&e.value).map(PathBuf::from)),
                 "watch_exclude" => c.watch_exclude.extend(words(&e.value)),
                 "watch_debounce" => c.watch_debounce = fraction_seconds(e)?,
@@ -725,14 +749,18 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// The largest config file read (a shared one serves a whole product line, and is
+/// still far below this).
+pub const MAX_CONFIG: usize = 4 << 20;
+
 /// Reads the config for `service` from `path`. A missing file is not an error: it
 /// means no limits, with a warning.
 pub fn load(path: &Path, service: &str) -> Result<Loaded, LoadError> {
     let at = |e: LineError| LoadError(format!("{}:{}: {}", path.display(), e.line, e.message));
-    let text = match std::fs::read(path) {
+    let text = match crate::statusdir::open::read_named(path, MAX_CONFIG) {
         Ok(bytes) => String::from_utf8(bytes)
             .map_err(|e| LoadError(format!("{}: not UTF-8 text ({e})", path.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(crate::statusdir::FileError::Missing) => {
             return Ok(Loaded {
                 config: Config::default(),
                 lines: Vec::new(),
@@ -1062,6 +1090,7 @@ mod tests {
                     "restart" => "on-failure",
                     "env" => "A=b",
                     "signal_group" | "stderr_to_stdout" | "log_timestamps" => "yes",
+                    "log_mode" => "0640",
                     _ => "1",
                 };
                 format!("{k} : {v}\n")

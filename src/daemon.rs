@@ -72,6 +72,36 @@ fn wait_for_child(r: OwnedFd, child: libc::pid_t) -> i32 {
     }
 }
 
+/// The descriptors supervise may hold at once, with every feature in use: the three
+/// standard ones, the directory, the lock, both ends of `control`, `ok`, two
+/// inotify instances, the signalfd, two logs, a pidfd, two pipes and two output
+/// files, a helper's input, and the few a start or a walk opens for a moment; twice
+/// that, for room.
+pub const DESCRIPTORS_NEEDED: u64 = 48;
+
+/// Makes sure supervise can open the descriptors it needs: a soft limit below
+/// [`DESCRIPTORS_NEEDED`] is raised (to at most 256, within the hard limit), and the
+/// original soft limit is returned so the service can be given it back. A hard limit
+/// below the need is an error, said at start rather than as a service that is
+/// silently never restarted.
+pub fn ensure_descriptors() -> Result<Option<u64>, String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| format!("cannot read the descriptor limit: {e}"))?;
+    if soft >= DESCRIPTORS_NEEDED {
+        return Ok(None);
+    }
+    if hard < DESCRIPTORS_NEEDED {
+        return Err(format!(
+            "the descriptor limit is {hard} (ulimit -n), below the {DESCRIPTORS_NEEDED} \
+             supervise needs"
+        ));
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard.min(256), hard)
+        .map_err(|e| format!("cannot raise the descriptor limit from {soft}: {e}"))?;
+    Ok(Some(soft))
+}
+
 /// Points stdin, stdout and stderr at `/dev/null`.
 pub fn detach_stdio() -> io::Result<()> {
     let null = OpenOptions::new()

@@ -31,6 +31,7 @@
 //!
 //! Nothing sleeps and no thread is started: every delay is the deadline of step 1.
 
+pub mod adopt;
 pub mod alarm;
 pub mod child;
 pub mod cli;
@@ -40,6 +41,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod exit;
+pub mod kill;
 pub mod launch;
 pub mod log;
 pub mod machine;

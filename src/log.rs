@@ -100,19 +100,30 @@ impl Log {
         }
     }
 
-    /// Opens (creating) `supervise.log` and `supervise.log.wf` in a status directory
-    /// for appending.
-    pub fn open_in(dir: &std::path::Path) -> std::io::Result<Log> {
-        let open = |name: &str| {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(dir.join(name))
-        };
+    /// Opens (creating, with `mode`) `supervise.log` and `supervise.log.wf` in a
+    /// status directory for appending.
+    pub fn open_in(dir: &crate::statusdir::Dir, mode: u32) -> std::io::Result<Log> {
+        let open = |name: &str| dir.open_write(name, true, mode);
         Ok(Log::new(
             open(crate::statusdir::names::LOG)?,
             open(crate::statusdir::names::LOG_WF)?,
         ))
+    }
+
+    /// NOTICE lines to standard output and the others to standard error: for a
+    /// helper whose parent made those the two log files.
+    pub fn stdio() -> std::io::Result<Log> {
+        use std::os::fd::AsFd;
+        Ok(Log::new(
+            File::from(std::io::stdout().as_fd().try_clone_to_owned()?),
+            File::from(std::io::stderr().as_fd().try_clone_to_owned()?),
+        ))
+    }
+
+    /// The two files, NOTICE then WARNING: what a helper's stdout and stderr become.
+    pub fn fds(&self) -> (std::os::fd::BorrowedFd<'_>, std::os::fd::BorrowedFd<'_>) {
+        use std::os::fd::AsFd;
+        (self.notice.as_fd(), self.warn.as_fd())
     }
 
     /// Writes a NOTICE line.
@@ -209,7 +220,8 @@ mod tests {
     #[test]
     fn levels_go_to_their_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let log = Log::open_in(tmp.path()).unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
+        let log = Log::open_in(&dir, 0o600).unwrap();
         log.notice("hello");
         log.warn("careful");
         log.fatal("dead");

@@ -101,6 +101,15 @@ pub enum Target {
     Leftovers(Pid),
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Process(p) => write!(f, "pid {p}"),
+            Target::Group(p) | Target::Leftovers(p) => write!(f, "process group {p}"),
+        }
+    }
+}
+
 /// Something the event loop must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -583,7 +592,7 @@ impl Machine {
         self.adopted = false;
         self.phase = Phase::Up { pid };
         self.last_start = Some(now);
-        self.starts += 1;
+        self.starts = self.starts.saturating_add(1);
         self.paused = false;
         self.expect_exit_until = None;
     }

@@ -22,15 +22,13 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use nix::fcntl::{OFlag, openat, renameat};
-use nix::sys::stat::Mode;
-use nix::unistd::unlinkat;
+use nix::fcntl::OFlag;
 
 use crate::log::Log;
-use crate::statusdir::open_append_at;
+use crate::statusdir::Dir;
 
 /// How output is handled, from the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// Rotate past this size (0: never).
     pub max_size: u64,
@@ -40,6 +38,20 @@ pub struct Settings {
     pub timestamps: bool,
     /// One stream for both stdout and stderr, into `__stdout`.
     pub stderr_to_stdout: bool,
+    /// The mode of the output files (`log_mode`).
+    pub mode: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_size: 0,
+            backups: 0,
+            timestamps: false,
+            stderr_to_stdout: false,
+            mode: 0o600,
+        }
+    }
 }
 
 impl Settings {
@@ -147,11 +159,14 @@ impl Output {
     }
 
     /// Descriptors for the next start of the service.
-    pub fn for_child(&mut self, dir: BorrowedFd<'_>, log: &Log) -> io::Result<ChildFds<'_>> {
+    pub fn for_child(&mut self, dir: &Dir, log: &Log) -> io::Result<ChildFds<'_>> {
         use crate::statusdir::names::{STDERR, STDOUT};
+        let mode = self.settings.mode;
         let open = |name: &str| {
-            open_append_at(dir, name)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot open {name}: {e}")))
+            dir.open_write(name, true, mode).map_err(|e| {
+                let kind = io::Error::from(e.errno().unwrap_or(nix::errno::Errno::EINVAL)).kind();
+                io::Error::new(kind, format!("{name} {e}"))
+            })
         };
         if !self.settings.piped() {
             let out = open(STDOUT)?;
@@ -172,7 +187,7 @@ impl Output {
             let mut s = Stream::new(name).map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot create the pipe for {name}: {e}"))
             })?;
-            reopen(&mut s, dir, log);
+            reopen(&mut s, dir, mode, log);
             self.streams.push(s);
         }
         let out = self.streams[0].write.as_fd();
@@ -186,7 +201,7 @@ impl Output {
 
     /// Moves what is waiting in stream `i` into its file, up to
     /// [`CHUNKS_PER_TURN`] chunks; returns whether more may be waiting.
-    pub fn drain(&mut self, i: usize, dir: BorrowedFd<'_>, log: &Log) -> bool {
+    pub fn drain(&mut self, i: usize, dir: &Dir, log: &Log) -> bool {
         let settings = self.settings;
         let Some(s) = self.streams.get_mut(i) else {
             return false;
@@ -215,28 +230,23 @@ impl Output {
     }
 
     /// Reopens the files (external logrotate moved them away).
-    pub fn reopen(&mut self, dir: BorrowedFd<'_>, log: &Log) {
+    pub fn reopen(&mut self, dir: &Dir, log: &Log) {
         for s in &mut self.streams {
-            reopen(s, dir, log);
+            reopen(s, dir, self.settings.mode, log);
         }
     }
 }
 
 /// Opens the stream's file for writing at its end (without O_APPEND: splice refuses
 /// it, and supervise is the file's only writer).
-fn reopen(s: &mut Stream, dir: BorrowedFd<'_>, log: &Log) {
-    let opened = openat(
-        dir,
-        s.name,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
-    )
-    .map_err(io::Error::from)
-    .and_then(|fd| {
-        let mut f = File::from(fd);
-        let end = f.seek(SeekFrom::End(0))?;
-        Ok((f, end))
-    });
+fn reopen(s: &mut Stream, dir: &Dir, mode: u32, log: &Log) {
+    let opened = dir
+        .open_write(s.name, false, mode)
+        .map_err(io::Error::from)
+        .and_then(|mut f| {
+            let end = f.seek(SeekFrom::End(0))?;
+            Ok((f, end))
+        });
     match opened {
         Ok((f, end)) => {
             s.file = Some(f);
@@ -260,7 +270,7 @@ fn splice_chunk(
     s: &mut Stream,
     settings: &Settings,
     buf: &mut Vec<u8>,
-    dir: BorrowedFd<'_>,
+    dir: &Dir,
     log: &Log,
 ) -> bool {
     follow_end(s);
@@ -310,12 +320,12 @@ fn copy_chunk(
     s: &mut Stream,
     settings: &Settings,
     buf: &mut Vec<u8>,
-    dir: BorrowedFd<'_>,
+    dir: &Dir,
     log: &Log,
 ) -> bool {
     if s.file.is_none() {
         // Try again with every chunk: the directory may be writable again.
-        reopen(s, dir, log);
+        reopen(s, dir, settings.mode, log);
     }
     buf.resize(CHUNK, 0);
     let n = match s.read.read(buf) {
@@ -349,13 +359,7 @@ fn stamp(data: &[u8], at_line_start: &mut bool) -> Vec<u8> {
 }
 
 /// Writes `data`, rotating at the first line end once the file is past the size.
-fn write_rotating(
-    s: &mut Stream,
-    settings: &Settings,
-    data: &[u8],
-    dir: BorrowedFd<'_>,
-    log: &Log,
-) {
+fn write_rotating(s: &mut Stream, settings: &Settings, data: &[u8], dir: &Dir, log: &Log) {
     let mut rest = data;
     while !rest.is_empty() {
         let past = settings.max_size > 0
@@ -425,7 +429,7 @@ fn write_or_drop(s: &mut Stream, data: &[u8], log: &Log) {
 }
 
 /// `__stdout` → `__stdout.1` → ... → `__stdout.N`, the oldest removed, and a new file.
-fn rotate(s: &mut Stream, settings: &Settings, dir: BorrowedFd<'_>, log: &Log) {
+fn rotate(s: &mut Stream, settings: &Settings, dir: &Dir, log: &Log) {
     s.rotate_pending = false;
     let backups = settings.backups;
     if backups == 0 {
@@ -440,24 +444,20 @@ fn rotate(s: &mut Stream, settings: &Settings, dir: BorrowedFd<'_>, log: &Log) {
         s.size = 0;
         return;
     }
-    let _ = unlinkat(
-        dir,
-        format!("{}.{backups}", s.name).as_str(),
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
+    let _ = dir.unlink(&format!("{}.{backups}", s.name));
     for i in (1..backups).rev() {
         let from = format!("{}.{i}", s.name);
         let to = format!("{}.{}", s.name, i + 1);
-        match renameat(dir, from.as_str(), dir, to.as_str()) {
-            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        match dir.rename(&from, &to) {
+            Ok(()) | Err(crate::statusdir::FileError::Missing) => {}
             Err(e) => log.warn(format_args!("cannot rename {from} to {to}: {e}")),
         }
     }
     let first = format!("{}.1", s.name);
-    if let Err(e) = renameat(dir, s.name, dir, first.as_str()) {
+    if let Err(e) = dir.rename(s.name, &first) {
         log.warn(format_args!("cannot rotate {}: {e}", s.name));
     }
-    reopen(s, dir, log);
+    reopen(s, dir, settings.mode, log);
 }
 
 #[cfg(test)]
@@ -505,15 +505,15 @@ mod tests {
         );
     }
 
-    fn setup(settings: Settings) -> (tempfile::TempDir, File, Output, Log) {
+    fn setup(settings: Settings) -> (tempfile::TempDir, Dir, Output, Log) {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = File::open(tmp.path()).unwrap();
-        let log = Log::open_in(tmp.path()).unwrap();
+        let dir = Dir::open(tmp.path()).unwrap();
+        let log = Log::open_in(&dir, 0o600).unwrap();
         (tmp, dir, Output::new(settings), log)
     }
 
-    fn child_stdout(out: &mut Output, dir: &File, log: &Log) -> File {
-        match out.for_child(dir.as_fd(), log).unwrap() {
+    fn child_stdout(out: &mut Output, dir: &Dir, log: &Log) -> File {
+        match out.for_child(dir, log).unwrap() {
             ChildFds::Pipes(o, _) => File::from(o.try_clone_to_owned().unwrap()),
             ChildFds::Files(..) => panic!("expected pipes"),
         }
@@ -533,7 +533,7 @@ mod tests {
             let line = format!("line {i:05} {}\n", "x".repeat(i % 37));
             w.write_all(line.as_bytes()).unwrap();
             written += 1;
-            out.drain(0, dir.as_fd(), &log);
+            out.drain(0, &dir, &log);
         }
         let read = |n: &str| std::fs::read_to_string(tmp.path().join(n)).unwrap_or_default();
         let (cur, one, two, three) = (
@@ -572,7 +572,7 @@ mod tests {
         let writer = std::thread::spawn(move || w.write_all(&data).unwrap());
         let mut got = 0;
         while got < 300_000 {
-            out.drain(0, dir.as_fd(), &log);
+            out.drain(0, &dir, &log);
             got = std::fs::metadata(tmp.path().join("__stdout"))
                 .unwrap()
                 .len();
@@ -589,11 +589,11 @@ mod tests {
         });
         let mut w = child_stdout(&mut out, &dir, &log);
         w.write_all(b"before\n").unwrap();
-        out.drain(0, dir.as_fd(), &log);
+        out.drain(0, &dir, &log);
         std::fs::rename(tmp.path().join("__stdout"), tmp.path().join("moved")).unwrap();
-        out.reopen(dir.as_fd(), &log);
+        out.reopen(&dir, &log);
         w.write_all(b"after\n").unwrap();
-        out.drain(0, dir.as_fd(), &log);
+        out.drain(0, &dir, &log);
         let moved = std::fs::read_to_string(tmp.path().join("moved")).unwrap();
         let now = std::fs::read_to_string(tmp.path().join("__stdout")).unwrap();
         assert!(
@@ -610,7 +610,7 @@ mod tests {
         });
         let mut w = child_stdout(&mut out, &dir, &log);
         w.write_all(&[b'a'; 5000]).unwrap();
-        out.drain(0, dir.as_fd(), &log);
+        out.drain(0, &dir, &log);
         // logrotate's copytruncate.
         std::fs::OpenOptions::new()
             .write(true)
@@ -619,7 +619,7 @@ mod tests {
             .set_len(0)
             .unwrap();
         w.write_all(b"after\n").unwrap();
-        out.drain(0, dir.as_fd(), &log);
+        out.drain(0, &dir, &log);
         assert_eq!(
             std::fs::read(tmp.path().join("__stdout")).unwrap(),
             b"after\n",

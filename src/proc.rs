@@ -65,6 +65,52 @@ pub fn alive(pid: u32, start: Option<u64>) -> bool {
     .unwrap_or(false)
 }
 
+/// What adoption needs to know of a process: alive, start time, group and real uid.
+pub fn process(pid: u32) -> Option<crate::adopt::Process> {
+    let (alive, pgid, start) = with_stat_fields(pid, |mut f| {
+        let state = f.next()?;
+        let pgid = f.nth(1)?.parse().ok()?;
+        // Field 22 overall, 18 after the group (field 5).
+        let start = f.nth(22 - 6)?.parse().ok()?;
+        Some((state != "Z" && state != "X", pgid, start))
+    })?;
+    let mut buf = [0u8; 4096];
+    let status = read_whole(&format!("/proc/{pid}/status"), &mut buf)?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(crate::adopt::Process {
+        alive,
+        start,
+        pgid,
+        uid,
+    })
+}
+
+/// The parent of `pid`, from `/proc/PID/stat`.
+pub fn parent(pid: u32) -> Option<u32> {
+    with_stat_fields(pid, |mut f| f.nth(1)?.parse().ok())
+}
+
+/// `pid`'s parent, its parent, and so on up to (and with) pid 1; bounded, in case
+/// `/proc` is not what it should be.
+pub fn ancestors(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut at = pid;
+    while let Some(p) = parent(at).filter(|&p| p != 0 && out.len() < 4096) {
+        out.push(p);
+        if p == 1 {
+            break;
+        }
+        at = p;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +140,23 @@ mod tests {
         );
         assert!(state(me).is_some_and(|c| c != 'Z'));
         assert!(!alive(0, None));
+    }
+
+    #[test]
+    fn facts_for_adoption() {
+        let me = std::process::id();
+        let p = process(me).expect("our own process");
+        assert!(p.alive);
+        assert_eq!(Some(p.start), start_time(me));
+        assert_eq!(p.pgid, nix::unistd::getpgrp().as_raw() as u32);
+        assert_eq!(p.uid, nix::unistd::getuid().as_raw());
+        let up = ancestors(me);
+        assert_eq!(
+            up.first().copied(),
+            Some(nix::unistd::getppid().as_raw() as u32)
+        );
+        assert!(!up.contains(&me));
+        assert_eq!(process(0), None);
     }
 
     #[test]

@@ -157,15 +157,28 @@ pub fn format_time(t: SystemTime) -> String {
     format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
 }
 
-/// The inverse of [`format_time`].
+/// The latest time a record may hold: the year 10000 and more, far from where
+/// arithmetic on a clock could overflow, and far past any real record.
+pub const MAX_UNIX_SECONDS: u64 = 1 << 38;
+
+/// The inverse of [`format_time`]; `None` for anything else, and for a time past
+/// [`MAX_UNIX_SECONDS`] (a forged record must not overflow a clock later).
 pub fn parse_time(s: &str) -> Option<SystemTime> {
+    parse_duration(s).map(|d| UNIX_EPOCH + d)
+}
+
+/// `secs.nanos` as a duration, with the same bounds as [`parse_time`].
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let (secs, nanos) = s.split_once('.').unwrap_or((s, "0"));
-    let secs: u64 = secs.parse().ok()?;
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: u64 = secs.parse().ok().filter(|&n| n <= MAX_UNIX_SECONDS)?;
     if nanos.is_empty() || nanos.len() > 9 || !nanos.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let nanos: u32 = format!("{nanos:0<9}").parse().ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    Some(Duration::new(secs, nanos))
 }
 
 /// Escapes `\\` and line ends, so a value stays on its line.
@@ -228,7 +241,7 @@ pub fn encode(r: &Record) -> String {
             writeln!(s, "gave_up={}", escape(g))?;
         }
         if let Some(b) = r.backoff {
-            writeln!(s, "backoff={}", format_time(UNIX_EPOCH + b))?;
+            writeln!(s, "backoff={}.{:09}", b.as_secs(), b.subsec_nanos())?;
         }
         if r.adopted {
             writeln!(s, "adopted=1")?;
@@ -254,7 +267,7 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
         }
         let (k, v) = line.split_once('=').ok_or_else(|| DecodeError {
             line: i + 1,
-            reason: format!("{line:?} is not key=value"),
+            reason: "it is not key=value".into(),
         })?;
         fields.push((i + 1, k, v));
     }
@@ -278,7 +291,7 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
     ) -> Result<T, DecodeError> {
         f(v).ok_or_else(|| DecodeError {
             line,
-            reason: format!("{key}={v:?} is not valid"),
+            reason: format!("the value of {key} is not valid"),
         })
     }
     let field = |key: &str| -> Result<(usize, &str), DecodeError> { need(key) };
@@ -346,7 +359,10 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
             Some((l, v)) => Some(parse(l, "window_exits", v, |v| v.parse().ok())?),
         },
         gave_up: get("gave_up").map(|(_, v)| unescape(v)),
-        backoff: time("backoff")?.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default()),
+        backoff: match get("backoff") {
+            None => None,
+            Some((l, v)) => Some(parse(l, "backoff", v, parse_duration)?),
+        },
         adopted: get("adopted").is_some_and(|(_, v)| v == "1"),
         watch: fields
             .iter()
@@ -452,7 +468,11 @@ mod tests {
     fn damage_is_reported_with_the_line() {
         let text = encode(&sample()).replace("phase=waiting", "phase=dancing");
         let err = decode(&text).unwrap_err();
-        assert_eq!(err.to_string(), "line 5: phase=\"dancing\" is not valid");
+        assert_eq!(err.to_string(), "line 5: the value of phase is not valid");
+        assert!(
+            !err.to_string().contains("dancing"),
+            "content is never quoted"
+        );
         let err = decode("format=1\nno equals sign\n").unwrap_err();
         assert_eq!(err.line, 2);
         let err = decode("").unwrap_err();
@@ -468,6 +488,21 @@ mod tests {
     }
 
     #[test]
+    fn huge_times_are_errors_not_panics() {
+        for key in ["since", "last_exit_time", "next_start", "backoff"] {
+            let text = encode(&sample());
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{key}=")))
+                .unwrap()
+                .to_owned();
+            let forged = text.replace(&line, &format!("{key}=9223372036854775808"));
+            let e = decode(&forged).unwrap_err();
+            assert!(e.reason.contains(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
     fn times_parse_strictly() {
         assert_eq!(
             parse_time("5.5"),
@@ -477,5 +512,11 @@ mod tests {
         assert_eq!(parse_time("5."), None);
         assert_eq!(parse_time("x.1"), None);
         assert_eq!(parse_time("1.1234567890"), None);
+        assert_eq!(parse_time("-1"), None);
+        assert_eq!(parse_time("+1"), None);
+        assert_eq!(parse_time("9223372036854775808"), None, "2^63: no overflow");
+        assert_eq!(parse_time("18446744073709551615.999999999"), None);
+        assert!(parse_time(&MAX_UNIX_SECONDS.to_string()).is_some());
+        assert_eq!(parse_time(&(MAX_UNIX_SECONDS + 1).to_string()), None);
     }
 }

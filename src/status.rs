@@ -97,8 +97,11 @@ impl Tai64n {
 
     /// The wall-clock time of a label; labels before the Unix epoch clamp to it.
     pub fn to_system_time(self) -> SystemTime {
-        let secs = self.label.saturating_sub(TAI_BASE);
-        UNIX_EPOCH + Duration::new(secs, self.nanos)
+        let secs = self
+            .label
+            .saturating_sub(TAI_BASE)
+            .min(crate::statefile::MAX_UNIX_SECONDS);
+        UNIX_EPOCH + Duration::new(secs, self.nanos.min(999_999_999))
     }
 }
 
@@ -122,7 +125,7 @@ pub struct Status {
 pub enum DecodeError {
     /// The file is not exactly 20 bytes long (a truncated or foreign file).
     Length(usize),
-    /// Bytes 0–7 are not a TAI64 label of a time after 1970.
+    /// Bytes 0–7 are not a TAI64 label of a time between 1970 and the year 10000.
     Label(u64),
     /// Bytes 8–11 hold 10^9 or more.
     Nanos(u32),
@@ -169,7 +172,7 @@ pub fn encode(s: &Status) -> [u8; STATUS_LEN] {
 pub fn decode(b: &[u8]) -> Result<Status, DecodeError> {
     let b: &[u8; STATUS_LEN] = b.try_into().map_err(|_| DecodeError::Length(b.len()))?;
     let label = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    if !(TAI_BASE..1 << 63).contains(&label) {
+    if !(TAI_BASE..=TAI_BASE + crate::statefile::MAX_UNIX_SECONDS).contains(&label) {
         return Err(DecodeError::Label(label));
     }
     let nanos = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
@@ -300,6 +303,15 @@ mod tests {
         assert_eq!(bad(14, 0), Err(DecodeError::Alarms(0)));
         assert_eq!(bad(15, 1), Err(DecodeError::Reserved(1)));
         assert!(matches!(bad(0, 0), Err(DecodeError::Label(_))));
+        assert!(
+            matches!(bad(1, 0xff), Err(DecodeError::Label(_))),
+            "far future"
+        );
+        let far = Tai64n {
+            label: u64::MAX,
+            nanos: u32::MAX,
+        };
+        assert!(far.to_system_time() > UNIX_EPOCH, "clamped, no panic");
         assert!(matches!(bad(8, 0xff), Err(DecodeError::Nanos(_))));
         assert_eq!(
             DecodeError::Length(3).to_string(),

@@ -19,6 +19,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
+use crate::adopt::{self, Orphan};
 use crate::alarm::{self, Alarm};
 use crate::child::{self, Child, Spec, Stdio};
 use crate::cli::{self, CommandLine, EXIT_SETUP, EXIT_USAGE, Options};
@@ -27,6 +28,7 @@ use crate::config::{self, Config};
 use crate::control::{self, Letter, Parsed};
 use crate::daemon;
 use crate::exit::Exit;
+use crate::kill::{self, Sent};
 use crate::launch;
 use crate::log::Log;
 use crate::machine::{
@@ -38,7 +40,7 @@ use crate::policy::{self, Limits};
 use crate::proc;
 use crate::statefile::{self, LastExit, Record};
 use crate::status::{self, Status, Tai64n};
-use crate::statusdir::{StatusDir, names};
+use crate::statusdir::{SetupError, StatusDir, names};
 use crate::watch::Watch;
 
 /// A start-up failure: the message for stderr and the exit code.
@@ -75,6 +77,13 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
         }
     };
     daemon::sanitize_process();
+    let nofile = match daemon::ensure_descriptors() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("supervise: {e}");
+            return EXIT_SETUP;
+        }
+    };
     // As a container's init, or asked to: stay in front, take in orphans.
     if std::process::id() == 1 {
         opts.subreaper = true;
@@ -97,7 +106,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
             }
         }
     };
-    let mut sup = match Supervisor::new(&opts) {
+    let mut sup = match Supervisor::new(&opts, nofile) {
         Ok(s) => s,
         Err(f) => {
             eprintln!("supervise: {}", f.message);
@@ -177,7 +186,7 @@ impl Clock {
 
     fn wall(&self, at: Instant) -> SystemTime {
         match at.checked_duration_since(self.mono) {
-            Some(d) => self.wall + d,
+            Some(d) => self.wall.checked_add(d).unwrap_or(self.wall),
             None => self
                 .wall
                 .checked_sub(self.mono.duration_since(at))
@@ -265,11 +274,6 @@ fn start_watch(
     }
 }
 
-/// `/dev/null` for writing, where output goes when its files cannot be opened.
-fn null_output() -> io::Result<File> {
-    OpenOptions::new().write(true).open("/dev/null")
-}
-
 /// The output settings from the config.
 fn output_settings(cfg: &Config) -> output::Settings {
     output::Settings {
@@ -277,50 +281,51 @@ fn output_settings(cfg: &Config) -> output::Settings {
         backups: cfg.log_backups,
         timestamps: cfg.log_timestamps,
         stderr_to_stdout: cfg.stderr_to_stdout,
+        mode: cfg.log_mode,
     }
 }
 
-/// A service a previous supervise started that is still running: the very process it
-/// recorded (pid and start time), so a recycled pid is never taken for it.
-#[derive(Debug, Clone)]
-struct Orphan {
-    pid: u32,
-    start: u64,
-    want: crate::status::Want,
-    paused: bool,
-    starts: u64,
-    since: SystemTime,
-}
-
-impl Orphan {
-    /// Reads what the previous supervise of `dir` left and checks the process.
-    fn find(dir: &std::path::Path) -> Option<Orphan> {
-        let status = crate::client::read_status(dir).ok()?;
-        let state = crate::client::read_state(dir)?.ok()?;
-        let start = state.pid_start?;
-        if status.pid == 0 || state.pid != status.pid || !proc::alive(status.pid, Some(start)) {
-            return None;
-        }
-        Some(Orphan {
-            pid: status.pid,
-            start,
-            want: status.want,
-            paused: status.paused,
-            starts: state.starts,
-            since: status.since.to_system_time(),
+/// A service a previous supervise left running, if the status directory's records
+/// name one that may be taken over ([`adopt::decide`]); a refusal worth saying (a
+/// record naming a live process that is not ours to take) comes back as the line to
+/// log.
+fn find_orphan(dir: &StatusDir, service_uid: u32) -> Result<Orphan, Option<String>> {
+    let read = |name: &str, max: usize| dir.dir().read(name, max).map_err(|_| None);
+    let status = read(names::STATUS, status::STATUS_LEN)?;
+    let state = read(names::STATE, crate::client::STATE_MAX)?;
+    let me = std::process::id();
+    let ancestors = proc::ancestors(me);
+    let asker = adopt::Asker {
+        me,
+        ancestors: &ancestors,
+        euid: nix::unistd::geteuid().as_raw(),
+        service_uid,
+    };
+    adopt::decide(&recorded(&status), &recorded(&state), &asker, proc::process).map_err(|r| {
+        (r != adopt::Refusal::Nothing).then(|| {
+            format!("not adopting what the status directory records: {r}; starting the service")
         })
-    }
+    })
+}
 
-    /// A pidfd to learn when it ends; `None` if it already has.
-    fn pidfd(&self) -> Option<OwnedFd> {
-        // SAFETY: pidfd_open returns a new descriptor (close-on-exec) or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a fresh descriptor we now own.
-        Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+/// A file's bytes and owner, as adoption weighs them.
+fn recorded(c: &crate::statusdir::open::Contents) -> adopt::Recorded<'_> {
+    adopt::Recorded {
+        bytes: &c.bytes,
+        owner: c.owner,
+        links: c.links,
     }
+}
+
+/// A pidfd to learn when `pid` ends; `None` if it already has.
+fn pidfd(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor (close-on-exec) or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor we now own.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// A child of supervise that is not the service.
@@ -375,12 +380,16 @@ fn settings(
 pub struct Supervisor {
     /// Our own pid (after daemonizing), asked once: it goes into every state write.
     me: u32,
+    /// The descriptor limit supervise was started with, when it had to raise it: the
+    /// service gets it back.
+    nofile: Option<u64>,
     dir: StatusDir,
     log: Log,
     machine: Machine,
     spec: Spec,
     /// The command as given, resolved again at every reload.
     command_line: CommandLine,
+    /// `/dev/null`, read and write.
     stdin: File,
     signals: SignalFd,
     child: Option<Child>,
@@ -426,7 +435,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Everything that can fail before the service starts: the command, the status
     /// directory, the logs, the signalfd.
-    pub fn new(opts: &Options) -> Result<Supervisor, Fatal> {
+    pub fn new(opts: &Options, nofile: Option<u64>) -> Result<Supervisor, Fatal> {
         let loaded =
             config::load(&opts.config, &opts.name).map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
         let launch = launch::prepare(&opts.command, &loaded.config)
@@ -438,28 +447,47 @@ impl Supervisor {
             ),
             None => None,
         };
-        let dir = StatusDir::take(&opts.dir)
-            .map_err(|e| fatal(EXIT_SETUP, format!("{}: {e}", opts.dir.display())))?;
+        let service_uid = launch
+            .ids
+            .as_ref()
+            .map_or_else(|| nix::unistd::geteuid().as_raw(), |i| i.uid);
+        let dir = StatusDir::take(&opts.dir, Some(service_uid)).map_err(|e| match e {
+            SetupError::Locked(_) => fatal(EXIT_SETUP, format!("{}: {e}", opts.dir.display())),
+            e => fatal(EXIT_SETUP, e.to_string()),
+        })?;
         // The lock is ours: whatever supervise wrote these files is gone. Its service
         // may not be.
-        let orphan = Orphan::find(&opts.dir);
+        let orphan = find_orphan(&dir, service_uid);
+        let mode = loaded.config.log_mode;
         let open = |name: &str| {
-            dir.open_append(name).map_err(|e| {
+            dir.open_append(name, mode).map_err(|e| {
                 fatal(
                     EXIT_SETUP,
-                    format!("cannot open {}: {e}", opts.dir.join(name).display()),
+                    format!("{}: {e}", dir.dir().join(name).display()),
                 )
             })
         };
         let log = Log::new(open(names::LOG)?, open(names::LOG_WF)?);
-        if let Some(why) = dir.unwatched() {
+        for why in [dir.unwatched(), dir.exposure()].into_iter().flatten() {
             log.warn(why);
         }
+        let orphan = match orphan {
+            Ok(o) => Some(o),
+            Err(why) => {
+                if let Some(why) = why {
+                    log.warn(why);
+                }
+                None
+            }
+        };
         // The service's output files exist from the start, as in the legacy tool.
         open(names::STDOUT)?;
         open(names::STDERR)?;
+        // Read and write: the service's stdin, and where its output goes when its
+        // files cannot be opened.
         let stdin = OpenOptions::new()
             .read(true)
+            .write(true)
             .open("/dev/null")
             .map_err(|e| fatal(EXIT_SETUP, format!("cannot open /dev/null: {e}")))?;
         let mask = handled_signals();
@@ -472,7 +500,9 @@ impl Supervisor {
             log.warn(w);
         }
         let time_limit = opts.time_limit.map(std::time::Duration::from_secs);
-        let abs_dir = std::fs::canonicalize(&opts.dir).unwrap_or_else(|_| opts.dir.clone());
+        // Where the directory really is (the path it was taken by may be relative).
+        let abs_dir = std::fs::read_link(crate::statusdir::open::proc_path(dir.dir().fd()))
+            .unwrap_or_else(|_| opts.dir.clone());
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "localhost".into());
@@ -486,7 +516,8 @@ impl Supervisor {
                     settings(&loaded.config, restart_script.is_some(), time_limit);
                 Machine::new(timing, policy)
             },
-            spec: Spec::for_launch(&launch),
+            spec: service_spec(&launch, nofile),
+            nofile,
             command_line: opts.command.clone(),
             stdin,
             signals,
@@ -531,7 +562,11 @@ impl Supervisor {
             "supervise pid {} supervising {}: {}",
             self.me, self.name, self.command
         ));
-        match self.orphan.take().and_then(|o| o.pidfd().map(|fd| (o, fd))) {
+        match self
+            .orphan
+            .take()
+            .and_then(|o| pidfd(o.pid).map(|fd| (o, fd)))
+        {
             Some((o, fd)) => {
                 self.log.notice(format_args!(
                     "adopting pid {}, left running by a previous supervise; when it ends, \
@@ -594,7 +629,7 @@ impl Supervisor {
             // Output first: it was written before whatever exit is being reported.
             for i in ready.streams() {
                 // A bounded turn; what is left makes the next poll return at once.
-                let _ = self.output.drain(i, self.dir.fd(), &self.log);
+                let _ = self.output.drain(i, self.dir.dir(), &self.log);
             }
             if ready.signals {
                 self.on_signals();
@@ -630,7 +665,7 @@ impl Supervisor {
         // a leftover process may still be writing.
         for i in 0..self.output.streams() {
             let mut turns = 0;
-            while self.output.drain(i, self.dir.fd(), &self.log) && turns < FINAL_DRAIN_TURNS {
+            while self.output.drain(i, self.dir.dir(), &self.log) && turns < FINAL_DRAIN_TURNS {
                 turns += 1;
             }
         }
@@ -839,7 +874,7 @@ impl Supervisor {
                         if gone.contains(&pgid) {
                             continue;
                         }
-                        if self.signal(target, sig).is_err_and(|e| e == Errno::ESRCH) {
+                        if self.signal(target, sig) == Sent::Gone {
                             gone.push(pgid);
                             self.dispatch(Event::GroupGone(pgid));
                         }
@@ -870,17 +905,16 @@ impl Supervisor {
     fn spawn(&mut self) -> Event {
         // Without its output files (a read-only or full status directory) the service
         // still runs: its output goes nowhere until the next start can open them.
-        let fds = match self.output.for_child(self.dir.fd(), &self.log) {
+        let fds = match self.output.for_child(self.dir.dir(), &self.log) {
             Ok(fds) => fds,
             Err(e) => {
                 self.log.warn(format_args!(
-                    "cannot set up the service's output in {}: {e}; this run's output is discarded",
+                    "cannot set up the service's output in {}: {e}; this run's output goes \
+                     to /dev/null",
                     self.dir.path().display()
                 ));
-                match null_output().and_then(|n| Ok((n.try_clone()?, n))) {
-                    Ok((out, err)) => ChildFds::Files(out, err),
-                    Err(_) => return Event::SpawnFailed,
-                }
+                // Held open from the start: this needs no descriptor of its own.
+                ChildFds::Pipes(self.stdin.as_fd(), self.stdin.as_fd())
             }
         };
         let (stdout, stderr) = match &fds {
@@ -912,38 +946,18 @@ impl Supervisor {
 
     /// Sends `sig`; a failure other than "no such process" is logged. The result says
     /// which it was, for [`Target::Leftovers`]: ESRCH means the group is gone.
-    fn signal(&self, target: Target, sig: Signal) -> Result<(), Errno> {
-        let kill = |pid: i32| nix::sys::signal::kill(Pid::from_raw(pid), sig);
-        // Who, for the log: named only if it is needed.
-        let (result, (kind, id)) = match target {
-            Target::Process(pid) => (kill(pid.as_raw()), ("pid", pid)),
-            // A child that failed before its setsid, or an adopted service that left
-            // its group, has no group of its own number: then the process gets it.
-            Target::Group(pid) => match kill(-pid.as_raw()) {
-                Err(Errno::ESRCH) => (kill(pid.as_raw()), ("pid", pid)),
-                other => (other, ("process group", pid)),
-            },
-            Target::Leftovers(pgid) => {
-                // The leader has ended. Its number cannot be handed out again while
-                // its old group has members; once the group is empty it can, and a
-                // new process may lead a new group of that number. So a live process
-                // (not the leader's zombie, which an adopted service's parent may not
-                // have reaped yet) with that pid means the old group is gone, and the
-                // KILL (sent a stop timeout later) must not reach the new one.
-                if sig == Signal::SIGKILL && proc::alive(pgid.as_raw().unsigned_abs(), None) {
-                    return Err(Errno::ESRCH);
-                }
-                (kill(-pgid.as_raw()), ("process group", pgid))
-            }
-        };
-        if let Err(e) = result {
-            // ESRCH: gone already (the process is not reaped yet, or the group is empty).
-            if e != Errno::ESRCH {
-                self.log
-                    .warn(format_args!("cannot send {sig} to {kind} {id}: {e}"));
-            }
+    fn signal(&self, target: Target, sig: Signal) -> Sent {
+        let sent = kill::send(target, sig);
+        match sent {
+            Sent::Delivered | Sent::ProcessOnly | Sent::Gone => {}
+            Sent::Refused => self.log.warn(format_args!(
+                "refused to send {sig} to {target}: never to pid 0 or 1"
+            )),
+            Sent::Failed(e) => self
+                .log
+                .warn(format_args!("cannot send {sig} to {target}: {e}")),
         }
-        result
+        sent
     }
 
     /// Re-reads the config; a bad file leaves the one in force untouched.
@@ -960,7 +974,7 @@ impl Supervisor {
         });
         match prepared {
             Ok((loaded, launch)) => {
-                self.spec = Spec::for_launch(&launch);
+                self.spec = service_spec(&launch, self.nofile);
                 self.watch = start_watch(
                     &self.cli_watch,
                     &loaded.config,
@@ -969,7 +983,7 @@ impl Supervisor {
                     &self.log,
                 );
                 self.output.configure(output_settings(&loaded.config));
-                self.output.reopen(self.dir.fd(), &self.log);
+                self.output.reopen(self.dir.dir(), &self.log);
                 for w in &loaded.warnings {
                     self.log.warn(w);
                 }
@@ -1020,12 +1034,9 @@ impl Supervisor {
             config: self.config.clone(),
             context,
             alarm: a,
+            stderr_tail: alarm::tail_lines(self.dir.dir(), names::STDERR, alarm::STDERR_LINES),
         };
-        match self.spawn_helper(
-            &Spec::new(helper),
-            Some(job.encode().as_bytes()),
-            names::LOG_WF,
-        ) {
+        match self.spawn_helper(&Spec::new(helper), Some(job.encode().as_bytes()), false) {
             Ok(c) => {
                 self.log
                     .notice(format_args!("alarm: {subject} (sending as pid {})", c.pid));
@@ -1038,31 +1049,20 @@ impl Supervisor {
         }
     }
 
-    /// Starts a helper (not the service): `input` on its stdin (through a pipe, filled
-    /// before the start: the input is far below a pipe's capacity, and the write end is
-    /// non-blocking, so this never waits) or `/dev/null`, and its output on the log
-    /// file `log`.
-    fn spawn_helper(&self, spec: &Spec, input: Option<&[u8]>, log: &str) -> io::Result<Child> {
-        let out = self.dir.open_append(log)?;
-        let pipe = match input {
-            Some(bytes) => {
-                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                nix::fcntl::fcntl(
-                    &w,
-                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-                )?;
-                File::from(w).write_all(bytes)?;
-                Some(r)
-            }
-            None => None,
-        };
-        let stdin = pipe.as_ref().map_or(self.stdin.as_fd(), |r| r.as_fd());
+    /// Starts a helper (not the service): `input` on its stdin (a memfd, filled before
+    /// the start: any size, and no pipe to wait on) or `/dev/null`; its standard output
+    /// on `supervise.log` and its standard error on `supervise.log.wf`, or both on
+    /// `supervise.log` when `one_log`.
+    fn spawn_helper(&self, spec: &Spec, input: Option<&[u8]>, one_log: bool) -> io::Result<Child> {
+        let memfd = input.map(memfd_with).transpose()?;
+        let stdin = memfd.as_ref().map_or(self.stdin.as_fd(), |m| m.as_fd());
+        let (out, err) = self.log.fds();
         child::spawn(
             spec,
             Stdio {
                 stdin,
-                stdout: out.as_fd(),
-                stderr: out.as_fd(),
+                stdout: out,
+                stderr: if one_log { out } else { err },
             },
         )
     }
@@ -1076,7 +1076,7 @@ impl Supervisor {
             path: script.path.clone(),
             argv: vec![script.argv[0].clone(), n.to_string().into()],
         };
-        match self.spawn_helper(&Spec::new(&program), None, names::LOG) {
+        match self.spawn_helper(&Spec::new(&program), None, true) {
             Ok(c) => {
                 self.log.notice(format_args!(
                     "running restart script {} {n} (pid {})",
@@ -1235,6 +1235,30 @@ impl Supervisor {
             watch_restart: self.watch_restart.clone(),
         }
     }
+}
+
+/// The service's start, with the descriptor limit supervise was given when it raised
+/// its own.
+fn service_spec(launch: &launch::Launch, nofile: Option<u64>) -> Spec {
+    let mut spec = Spec::for_launch(launch);
+    if let Some(soft) = nofile {
+        spec.restore_nofile(soft);
+    }
+    spec
+}
+
+/// A memory file holding `bytes`, read from its start: a helper's input of any size.
+fn memfd_with(bytes: &[u8]) -> io::Result<File> {
+    // SAFETY: memfd_create with a constant name returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"supervise-job".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we now own.
+    let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    f.write_all(bytes)?;
+    std::io::Seek::rewind(&mut f)?;
+    Ok(f)
 }
 
 /// The poll timeout for a deadline, rounded up so that we never wake just before it.

@@ -428,7 +428,7 @@ mod tests {
     }
 
     fn log(dir: &Path) -> Log {
-        Log::open_in(dir).unwrap()
+        Log::open_in(&crate::statusdir::Dir::open(dir).unwrap(), 0o600).unwrap()
     }
 
     /// Reads until a change shows up, or gives up after a second.

@@ -22,6 +22,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// A wait timed out (and nothing failed).
 pub const EXIT_TIMEOUT: u8 = 2;
+/// Whether supervise runs could not be told for some directory (permission denied),
+/// and nothing failed outright: as LSB's "status unknown".
+pub const EXIT_UNKNOWN: u8 = 4;
 /// Bad usage.
 pub const EXIT_USAGE: u8 = 100;
 
@@ -50,7 +53,8 @@ usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
 
 Exit codes: 0 all done; 1 some DIR failed (supervise not running, not a status
 directory, unreadable status, service not running for pid); 2 a wait timed out;
-100 bad usage. svc never blocks on a directory whose supervise is gone.
+4 whether supervise runs could not be told (permission denied); 100 bad usage.
+svc never blocks on a directory whose supervise is gone.
 ";
 
 /// Output form of `svc status`.
@@ -319,7 +323,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
             let mut code = EXIT_OK;
             let mut targets = Vec::new();
             for d in &dirs {
-                match client::read_status(d) {
+                match client::open(d).and_then(|h| client::read_status(&h)) {
                     Ok(s)
                         if goal != Goal::Down
                             && s.pid == 0
@@ -352,7 +356,7 @@ fn send_letters(
         // The pid before the letters, for -wr; without a wait, nothing to read.
         let target = wait.map(|_| Target::now(dir));
         if !bytes.is_empty() {
-            if let Err(p) = client::send(dir, &bytes) {
+            if let Err(p) = client::open(dir).and_then(|h| client::send(&h, &bytes)) {
                 eprintln!("{}: {p}", dir.display());
                 code = EXIT_FAILED;
                 continue;
@@ -390,11 +394,8 @@ fn finish_wait(targets: &[Target], goal: Goal, timeout: Option<Duration>, mut co
 
 fn status(format: Format, dirs: &[PathBuf]) -> u8 {
     let now = SystemTime::now();
-    let mut code = EXIT_OK;
-    let views: Vec<Result<report::View, (String, String)>> = dirs
-        .iter()
-        .map(|d| report::inspect(d).map_err(|p| (d.display().to_string(), p.to_string())))
-        .collect();
+    let views: Vec<Result<report::View, report::Unreadable>> =
+        dirs.iter().map(|d| report::inspect(d)).collect();
     let mut out = std::io::stdout().lock();
     if format == Format::Prom {
         let _ = out.write_all(report::prom(&views, now).as_bytes());
@@ -404,45 +405,67 @@ fn status(format: Format, dirs: &[PathBuf]) -> u8 {
             (Format::Prom, _) => None,
             (Format::Line, Ok(v)) => Some(report::line(v, now)),
             (Format::Json, Ok(v)) => Some(report::json(v, now)),
-            (Format::Line, Err((dir, p))) => {
-                eprintln!("{dir}: {p}");
+            (Format::Line, Err(u)) => {
+                eprintln!("{}: {}", u.dir, u.problem);
                 None
             }
-            (Format::Json, Err((dir, p))) => Some(report::json_error(dir, p)),
+            (Format::Json, Err(u)) => Some(report::json_error(u)),
         };
-        if v.is_err() {
-            code = EXIT_FAILED;
-        }
         if let Some(t) = text {
             let _ = writeln!(out, "{t}");
         }
     }
-    code
+    status_code(&views)
+}
+
+/// 1 if a directory failed, else 4 if one could not be told, else 0.
+fn status_code(views: &[Result<report::View, report::Unreadable>]) -> u8 {
+    let errors = views.iter().filter_map(|v| v.as_ref().err());
+    let (mut failed, mut unknown) = (false, false);
+    for u in errors {
+        if u.unknown {
+            unknown = true;
+        } else {
+            failed = true;
+        }
+    }
+    match (failed, unknown) {
+        (true, _) => EXIT_FAILED,
+        (false, true) => EXIT_UNKNOWN,
+        (false, false) => EXIT_OK,
+    }
 }
 
 fn pid(dir: &std::path::Path) -> u8 {
-    let problem = match (client::read_status(dir), client::running(dir)) {
-        (Ok(s), Ok(true)) if s.pid != 0 => {
+    let found =
+        client::open(dir).and_then(|h| Ok((client::read_status(&h)?, client::running(&h)?)));
+    let (problem, code) = match found {
+        Ok((s, true)) if s.pid != 0 => {
             println!("{}", s.pid);
             return EXIT_OK;
         }
-        (Ok(_), Ok(true)) => "the service is not running".to_owned(),
-        (Ok(_), Ok(false)) => "supervise not running".to_owned(),
-        (Err(p), _) | (_, Err(p)) => p.to_string(),
+        Ok((_, true)) => ("the service is not running".to_owned(), EXIT_FAILED),
+        Ok((_, false)) => ("supervise not running".to_owned(), EXIT_FAILED),
+        Err(p) if p.is_unknown() => (p.to_string(), EXIT_UNKNOWN),
+        Err(p) => (p.to_string(), EXIT_FAILED),
     };
     eprintln!("{}: {problem}", dir.display());
-    EXIT_FAILED
+    code
 }
 
 fn ok(dirs: &[PathBuf]) -> u8 {
     let mut code = EXIT_OK;
     for dir in dirs {
-        match client::running(dir) {
+        match client::open(dir).and_then(|h| client::running(&h)) {
             Ok(true) => {}
             Ok(false) => code = EXIT_FAILED,
             Err(p) => {
                 eprintln!("{}: {p}", dir.display());
-                code = EXIT_FAILED;
+                if p.is_unknown() && code == EXIT_OK {
+                    code = EXIT_UNKNOWN;
+                } else if !p.is_unknown() {
+                    code = EXIT_FAILED;
+                }
             }
         }
     }

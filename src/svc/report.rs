@@ -15,6 +15,7 @@ use crate::exit::{Exit, signal_name};
 use crate::proc;
 use crate::statefile::{self, LastExit};
 use crate::status::Want;
+use crate::statusdir::Dir;
 
 /// Everything `svc status` shows about one directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +64,35 @@ pub struct View {
     pub adopted: bool,
 }
 
+/// A directory `svc status` could not read: as given, what is wrong, and whether that
+/// means "cannot tell" (permission denied) rather than "broken" or "down".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The directory as given.
+    pub dir: String,
+    /// What is wrong.
+    pub problem: String,
+    /// The state cannot be told, which is not the same as down.
+    pub unknown: bool,
+}
+
+impl Unreadable {
+    fn new(dir: &Path, p: &Problem) -> Unreadable {
+        Unreadable {
+            dir: dir.display().to_string(),
+            problem: p.to_string(),
+            unknown: p.is_unknown(),
+        }
+    }
+}
+
 /// Reads a status directory into a view.
-pub fn inspect(dir: &Path) -> Result<View, Problem> {
+pub fn inspect(path: &Path) -> Result<View, Unreadable> {
+    let dir = client::open(path).map_err(|p| Unreadable::new(path, &p))?;
+    read_view(path, &dir).map_err(|p| Unreadable::new(path, &p))
+}
+
+fn read_view(path: &Path, dir: &Dir) -> Result<View, Problem> {
     let running = client::running(dir)?;
     let status = client::read_status(dir)?;
     let (state, state_error) = match client::read_state(dir) {
@@ -86,10 +114,10 @@ pub fn inspect(dir: &Path) -> Result<View, Problem> {
         _ => None,
     };
     Ok(View {
-        dir: dir.display().to_string(),
+        dir: path.display().to_string(),
         service: state
             .as_ref()
-            .map_or_else(|| crate::cli::service_name(dir), |r| r.service.clone()),
+            .map_or_else(|| crate::cli::service_name(path), |r| r.service.clone()),
         supervise_running: running,
         supervise_pid: if running { client::lock_pid(dir) } else { None },
         phase,
@@ -350,12 +378,14 @@ pub fn json(v: &View, now: SystemTime) -> String {
     format!("{{{}}}", body.join(","))
 }
 
-/// The JSON object for a directory that could not be read.
-pub fn json_error(dir: &str, problem: &str) -> String {
+/// The JSON object for a directory that could not be read: `supervise_running` is
+/// `false` when it is known not to run, `null` when that cannot be told.
+pub fn json_error(u: &Unreadable) -> String {
     format!(
-        "{{\"dir\":{},\"supervise_running\":false,\"error\":{}}}",
-        json_str(dir),
-        json_str(problem)
+        "{{\"dir\":{},\"supervise_running\":{},\"error\":{}}}",
+        json_str(&u.dir),
+        if u.unknown { "null" } else { "false" },
+        json_str(&u.problem)
     )
 }
 
@@ -443,8 +473,9 @@ fn prom_value(i: usize, v: &View, now: SystemTime) -> Option<String> {
 
 /// Prometheus text exposition for all directories, each family's samples together
 /// (the format requires it), suitable for node_exporter's textfile collector.
-/// Directories that could not be read appear only in `supervise_running` as 0.
-pub fn prom(views: &[Result<View, (String, String)>], now: SystemTime) -> String {
+/// Directories that could not be read appear only in `supervise_running` as 0, and
+/// not at all when whether supervise runs cannot be told (a 0 would page someone).
+pub fn prom(views: &[Result<View, Unreadable>], now: SystemTime) -> String {
     let mut out = String::new();
     for (i, fam) in FAMILIES.iter().enumerate() {
         let _ = writeln!(out, "# HELP {} {}", fam.name, fam.help);
@@ -462,7 +493,8 @@ pub fn prom(views: &[Result<View, (String, String)>], now: SystemTime) -> String
                         );
                     }
                 }
-                Err((dir, _)) if i == 0 => {
+                Err(u) if i == 0 && !u.unknown => {
+                    let dir = &u.dir;
                     let service = crate::cli::service_name(Path::new(dir));
                     let _ = writeln!(
                         out,
@@ -622,10 +654,16 @@ mod tests {
     fn prom_groups_families_and_escapes_labels() {
         let views = vec![
             Ok(up()),
-            Err((
-                "status/\"x\"".to_string(),
-                "supervise not running".to_string(),
-            )),
+            Err(Unreadable {
+                dir: "status/\"x\"".to_string(),
+                problem: "supervise not running".to_string(),
+                unknown: false,
+            }),
+            Err(Unreadable {
+                dir: "status/hidden".to_string(),
+                problem: "cannot tell whether supervise runs: permission denied".to_string(),
+                unknown: true,
+            }),
         ];
         let text = prom(&views, t(1010));
         let mut seen_types = Vec::new();
@@ -639,6 +677,10 @@ mod tests {
         assert!(
             text.contains("supervise_running{service=\"\\\"x\\\"\",dir=\"status/\\\"x\\\"\"} 0\n"),
             "{text}"
+        );
+        assert!(
+            !text.contains("hidden"),
+            "no sample when it cannot be told: {text}"
         );
         assert!(text.contains(
             "supervise_service_uptime_seconds{service=\"app\",dir=\"status/app\"} 10.000\n"

@@ -68,7 +68,8 @@ impl Target {
     pub fn now(dir: &Path) -> Target {
         Target {
             dir: dir.to_path_buf(),
-            from: client::read_status(dir)
+            from: client::open(dir)
+                .and_then(|h| client::read_status(&h))
                 .ok()
                 .and_then(|s| (s.pid != 0).then_some(s.pid)),
         }
@@ -100,11 +101,15 @@ fn reached(goal: Goal, s: &Status, from: Option<u32>) -> bool {
 /// and only if the process it names is gone.
 fn check(goal: Goal, t: &Target) -> Option<Outcome> {
     let who = t.dir.display();
-    let status = match client::read_status(&t.dir) {
+    let dir = match client::open(&t.dir) {
+        Ok(d) => d,
+        Err(p) => return Some(Outcome::Failed(format!("{who}: {p}"))),
+    };
+    let status = match client::read_status(&dir) {
         Ok(s) => s,
         Err(p) => return Some(Outcome::Failed(format!("{who}: {p}"))),
     };
-    match client::running(&t.dir) {
+    match client::running(&dir) {
         Ok(true) => reached(goal, &status, t.from).then_some(Outcome::Reached),
         Ok(false) if goal == Goal::Down && !proc::alive(status.pid, None) => Some(Outcome::Reached),
         Ok(false) => Some(Outcome::Failed(format!(
@@ -116,7 +121,7 @@ fn check(goal: Goal, t: &Target) -> Option<Outcome> {
 
 /// A pidfd for the supervise of `dir`: readable once it exits.
 fn supervise_pidfd(dir: &Path) -> Option<OwnedFd> {
-    let pid = client::lock_pid(dir)?;
+    let pid = client::lock_pid(&client::open(dir).ok()?)?;
     // SAFETY: pidfd_open returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
@@ -196,7 +201,7 @@ pub fn wait(targets: &[Target], goal: Goal, timeout: Option<Duration>) -> Vec<Ou
             o.unwrap_or_else(|| {
                 let now = match report::inspect(&t.dir) {
                     Ok(v) => report::line(&v, SystemTime::now()),
-                    Err(p) => format!("{}: {p}", t.dir.display()),
+                    Err(u) => format!("{}: {}", u.dir, u.problem),
                 };
                 Outcome::TimedOut(format!(
                     "timed out after {} s waiting for {goal}; now {now}",

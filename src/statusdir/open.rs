@@ -1,0 +1,535 @@
+//! The one place that opens files in a status directory.
+//!
+//! A status directory is untrusted input: whoever can write to it (the service's own
+//! user, when supervise runs as root for a service in that user's home) can put a
+//! symbolic link, a FIFO, a hard link to someone else's file or a huge file under any
+//! of its names. So every file is opened here, relative to the directory's descriptor
+//! (a rename of the path cannot redirect us), with `O_NOFOLLOW` (a link is never
+//! followed, for reading or writing, dangling or not), `O_NONBLOCK` (a FIFO never
+//! blocks the open) and `O_CLOEXEC`, then checked with `fstat`: a regular file where
+//! one is expected, a FIFO where one is expected, and for a file about to be written,
+//! no other hard link (writing it would write them too). Reads are bounded. Nothing
+//! here deletes a file other than the squatters of names that are supervise's own by
+//! contract (`status.new`, `state.new`, and non-FIFOs where a FIFO must be), and the
+//! errors say what is wrong with a file without ever quoting what is in it.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat};
+use nix::unistd::mkfifoat;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+
+/// What a file of the directory must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A FIFO.
+    Fifo,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::File => "regular file",
+            Kind::Fifo => "FIFO",
+        }
+    }
+
+    fn of(st: &FileStat) -> Result<Kind, &'static str> {
+        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFREG => Ok(Kind::File),
+            SFlag::S_IFIFO => Ok(Kind::Fifo),
+            SFlag::S_IFDIR => Err("directory"),
+            SFlag::S_IFLNK => Err("symbolic link"),
+            SFlag::S_IFCHR => Err("character device"),
+            SFlag::S_IFBLK => Err("block device"),
+            SFlag::S_IFSOCK => Err("socket"),
+            _ => Err("file of an unknown kind"),
+        }
+    }
+}
+
+/// Why a file of a status directory was not used.
+#[derive(Debug)]
+pub enum FileError {
+    /// Nothing has that name.
+    Missing,
+    /// A symbolic link: never followed in a status directory.
+    Link,
+    /// Something else than what was expected: what it is, what was expected.
+    WrongKind(&'static str, Kind),
+    /// A regular file with more than one name: writing it would write the others.
+    HardLinked(u64),
+    /// Larger than this many bytes, the most that file may hold.
+    TooBig(usize),
+    /// What the system said.
+    Io(Errno),
+}
+
+impl FileError {
+    fn from_errno(e: Errno) -> FileError {
+        match e {
+            Errno::ENOENT => FileError::Missing,
+            // O_NOFOLLOW on a link: ELOOP (EMLINK on some BSDs; this is Linux).
+            Errno::ELOOP => FileError::Link,
+            e => FileError::Io(e),
+        }
+    }
+
+    /// The errno behind it, where there is one.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            FileError::Missing => Some(Errno::ENOENT),
+            FileError::Io(e) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileError::Missing => f.write_str("does not exist"),
+            FileError::Link => {
+                f.write_str("is a symbolic link (links are never followed in a status directory)")
+            }
+            FileError::WrongKind(what, want) => write!(f, "is a {what}, not a {}", want.name()),
+            FileError::HardLinked(n) => write!(
+                f,
+                "has {n} hard links (writing it would write the other names too)"
+            ),
+            FileError::TooBig(max) => write!(f, "is larger than the {max} bytes it may hold"),
+            FileError::Io(e) => write!(f, "{}", io::Error::from(*e)),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+impl From<FileError> for io::Error {
+    fn from(e: FileError) -> io::Error {
+        match e {
+            FileError::Missing => io::Error::from(io::ErrorKind::NotFound),
+            FileError::Io(errno) => io::Error::from(errno),
+            other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+        }
+    }
+}
+
+/// A file read whole, with who owns it and how many names it has.
+#[derive(Debug)]
+pub struct Contents {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The owner's uid.
+    pub owner: u32,
+    /// Its number of hard links.
+    pub links: u64,
+}
+
+/// The flags of every open here.
+fn base_flags() -> OFlag {
+    OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY
+}
+
+/// Checks that `fd` is a `want`, and returns its metadata.
+fn expect(fd: BorrowedFd<'_>, want: Kind) -> Result<FileStat, FileError> {
+    let st = fstat(fd).map_err(FileError::Io)?;
+    match Kind::of(&st) {
+        Ok(k) if k == want => Ok(st),
+        Ok(k) => Err(FileError::WrongKind(k.name(), want)),
+        Err(what) => Err(FileError::WrongKind(what, want)),
+    }
+}
+
+fn io_errno(e: &io::Error) -> FileError {
+    FileError::Io(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// Reads at most `max` bytes; more is an error.
+fn read_bounded(file: &mut impl Read, max: usize) -> Result<Vec<u8>, FileError> {
+    // Room for one byte past the bound, to tell "exactly max" from "more".
+    let mut buf = vec![0u8; (max + 1).min(4096)];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len > max {
+                return Err(FileError::TooBig(max));
+            }
+            buf.resize((buf.len() * 2).min(max + 1), 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_errno(&e)),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// The effective uid, asked once per call site that needs it.
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// A status directory, held by its descriptor.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Dir {
+    /// Opens `path` for a reader (`svc`, the alarm sender): a link to the directory is
+    /// followed, as any command-line path is; what is inside is opened only here.
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let fd = openat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir::from_fd(fd, path))
+    }
+
+    /// A directory opened elsewhere (supervise's careful walk, [`super::path`]).
+    pub fn from_fd(fd: OwnedFd, path: &Path) -> Dir {
+        Dir {
+            fd,
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// The directory's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The path it was opened by, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `path/name`, for messages.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The directory's own metadata.
+    pub fn stat(&self) -> io::Result<FileStat> {
+        Ok(fstat(self.fd.as_fd())?)
+    }
+
+    /// Metadata of `name` itself (a link is not followed).
+    pub fn stat_of(&self, name: &str) -> Result<FileStat, FileError> {
+        fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(FileError::from_errno)
+    }
+
+    fn open_raw(&self, name: &str, flags: OFlag, mode: u32) -> Result<File, FileError> {
+        let fd = openat(
+            self.fd.as_fd(),
+            name,
+            flags | base_flags(),
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(FileError::from_errno)?;
+        Ok(File::from(fd))
+    }
+
+    /// Reads the regular file `name`, at most `max` bytes.
+    pub fn read(&self, name: &str, max: usize) -> Result<Contents, FileError> {
+        let mut file = self.open_raw(name, OFlag::O_RDONLY, 0)?;
+        let st = expect(file.as_fd(), Kind::File)?;
+        Ok(Contents {
+            bytes: read_bounded(&mut file, max)?,
+            owner: st.st_uid,
+            links: links(&st),
+        })
+    }
+
+    /// The last `max` bytes (at most) of the regular file `name`.
+    pub fn read_tail(&self, name: &str, max: usize) -> Result<Vec<u8>, FileError> {
+        let mut file = self.open_raw(name, OFlag::O_RDONLY, 0)?;
+        let st = expect(file.as_fd(), Kind::File)?;
+        let start = u64::try_from(st.st_size)
+            .unwrap_or(0)
+            .saturating_sub(max as u64);
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| io_errno(&e))?;
+        read_bounded(&mut file.take(max as u64), max)
+    }
+
+    /// Opens the regular file `name` for writing (appending, or at its start),
+    /// creating it with `mode`. A file with other hard links is refused; a file
+    /// supervise owns is given `mode` (narrower or wider) if it has another.
+    pub fn open_write(&self, name: &str, append: bool, mode: u32) -> Result<File, FileError> {
+        let append = if append {
+            OFlag::O_APPEND
+        } else {
+            OFlag::empty()
+        };
+        let file = self.open_raw(name, OFlag::O_WRONLY | OFlag::O_CREAT | append, mode)?;
+        own_mode(&file, mode)?;
+        Ok(file)
+    }
+
+    /// Opens the regular file `name` for reading and writing (the lock), creating it.
+    pub fn open_lock(&self, name: &str, mode: u32) -> Result<File, FileError> {
+        let file = self.open_raw(name, OFlag::O_RDWR | OFlag::O_CREAT, mode)?;
+        let st = expect(file.as_fd(), Kind::File)?;
+        single_name(&st)?;
+        Ok(file)
+    }
+
+    /// Opens the FIFO `name` without blocking, for reading or for writing (which fails
+    /// with ENXIO when nobody reads it).
+    pub fn open_fifo(&self, name: &str, write: bool) -> Result<File, FileError> {
+        let access = if write {
+            OFlag::O_WRONLY
+        } else {
+            OFlag::O_RDONLY
+        };
+        let file = self.open_raw(name, access, 0)?;
+        expect(file.as_fd(), Kind::Fifo)?;
+        Ok(file)
+    }
+
+    /// Makes `name` a FIFO of supervise's with mode 0600 and returns its read end:
+    /// one that is there and ours is kept, anything else under that name (a file, a
+    /// link, someone else's FIFO) is replaced. The mode is set on the open FIFO, never
+    /// through the name, which could have been swapped for a link meanwhile.
+    pub fn make_fifo(&self, name: &str) -> Result<File, FileError> {
+        match self.stat_of(name) {
+            Ok(st) if Kind::of(&st) == Ok(Kind::Fifo) && st.st_uid == euid() => {}
+            Ok(_) => {
+                self.unlink(name)?;
+                mkfifoat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o600))
+                    .map_err(FileError::Io)?;
+            }
+            Err(FileError::Missing) => {
+                mkfifoat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o600))
+                    .map_err(FileError::Io)?;
+            }
+            Err(e) => return Err(e),
+        }
+        let fifo = self.open_fifo(name, false)?;
+        if fstat(fifo.as_fd()).map_err(FileError::Io)?.st_mode & 0o7777 != 0o600 {
+            fchmod(fifo.as_fd(), Mode::from_bits_truncate(0o600)).map_err(FileError::Io)?;
+        }
+        Ok(fifo)
+    }
+
+    /// Removes the name `name` (a link is removed, never what it points to).
+    pub fn unlink(&self, name: &str) -> Result<(), FileError> {
+        match unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(FileError::Io(e)),
+        }
+    }
+
+    /// Renames `from` to `to` within the directory.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), FileError> {
+        renameat(self.fd.as_fd(), from, self.fd.as_fd(), to).map_err(FileError::from_errno)
+    }
+
+    /// Replaces `name` with `bytes` atomically: a new file `tmp` (whatever squats that
+    /// name, supervise's own by contract, is removed first), then a rename over
+    /// `name`. A reader sees the old file or the new one, never a part.
+    pub fn write_atomic(&self, tmp: &str, name: &str, bytes: &[u8]) -> Result<(), FileError> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
+        let mut file = match self.open_raw(tmp, flags, 0o644) {
+            Err(FileError::Io(Errno::EEXIST)) => {
+                self.unlink(tmp)?;
+                self.open_raw(tmp, flags, 0o644)?
+            }
+            other => other?,
+        };
+        file.write_all(bytes).map_err(|e| io_errno(&e))?;
+        drop(file);
+        self.rename(tmp, name)
+    }
+}
+
+/// Reads a regular file the operator named (a config file): a link to it is followed,
+/// but a FIFO or a device is refused without blocking, and at most `max` bytes are
+/// read.
+pub fn read_named(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
+    let fd = openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(FileError::from_errno)?;
+    let mut file = File::from(fd);
+    expect(file.as_fd(), Kind::File)?;
+    read_bounded(&mut file, max)
+}
+
+/// How many names a file has (`nlink_t` is 32 bits on some targets).
+#[allow(clippy::useless_conversion)]
+fn links(st: &FileStat) -> u64 {
+    u64::from(st.st_nlink)
+}
+
+/// Refuses a file with more than one name.
+fn single_name(st: &FileStat) -> Result<(), FileError> {
+    match links(st) {
+        0 | 1 => Ok(()),
+        n => Err(FileError::HardLinked(n)),
+    }
+}
+
+/// Checks a file opened for writing (regular, one name) and gives it `mode` if it is
+/// supervise's own and has another one.
+fn own_mode(file: &File, mode: u32) -> Result<(), FileError> {
+    let st = expect(file.as_fd(), Kind::File)?;
+    single_name(&st)?;
+    if st.st_uid == euid() && st.st_mode & 0o7777 != mode {
+        fchmod(file.as_fd(), Mode::from_bits_truncate(mode)).map_err(FileError::Io)?;
+    }
+    Ok(())
+}
+
+/// The raw descriptor number of `fd`, for `/proc/self/fd/N` paths.
+pub fn proc_path(fd: BorrowedFd<'_>) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    fn dir() -> (tempfile::TempDir, Dir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = Dir::open(tmp.path()).unwrap();
+        (tmp, d)
+    }
+
+    #[test]
+    fn reads_are_bounded_and_exact_at_the_bound() {
+        let (tmp, d) = dir();
+        for len in [0, 20, 4095, 4096, 4097, 10_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(tmp.path().join("f"), &data).unwrap();
+            assert_eq!(d.read("f", 10_000).unwrap().bytes, data, "{len}");
+        }
+        assert!(matches!(d.read("f", 9_999), Err(FileError::TooBig(9_999))));
+        assert!(matches!(d.read("nope", 10), Err(FileError::Missing)));
+    }
+
+    #[test]
+    fn a_tail_is_the_end_of_the_file() {
+        let (tmp, d) = dir();
+        std::fs::write(tmp.path().join("f"), "0123456789").unwrap();
+        assert_eq!(d.read_tail("f", 4).unwrap(), b"6789");
+        assert_eq!(d.read_tail("f", 40).unwrap(), b"0123456789");
+        symlink(tmp.path().join("f"), tmp.path().join("l")).unwrap();
+        assert!(matches!(d.read_tail("l", 4), Err(FileError::Link)));
+    }
+
+    #[test]
+    fn links_are_never_followed() {
+        let (tmp, d) = dir();
+        std::fs::write(tmp.path().join("secret"), "root:x").unwrap();
+        symlink(tmp.path().join("secret"), tmp.path().join("state")).unwrap();
+        symlink(tmp.path().join("nowhere"), tmp.path().join("dangling")).unwrap();
+        assert!(matches!(d.read("state", 100), Err(FileError::Link)));
+        assert!(matches!(
+            d.open_write("state", true, 0o600),
+            Err(FileError::Link)
+        ));
+        assert!(matches!(
+            d.open_write("dangling", true, 0o600),
+            Err(FileError::Link)
+        ));
+        assert!(!tmp.path().join("nowhere").exists(), "no file made");
+        assert!(matches!(d.open_lock("state", 0o644), Err(FileError::Link)));
+        let err = d.read("state", 100).unwrap_err().to_string();
+        assert!(!err.contains("root"), "{err}");
+        assert_eq!(std::fs::read(tmp.path().join("secret")).unwrap(), b"root:x");
+    }
+
+    #[test]
+    fn fifos_never_block_and_are_refused_where_a_file_is_wanted() {
+        let (tmp, d) = dir();
+        nix::unistd::mkfifo(&tmp.path().join("state"), Mode::from_bits_truncate(0o600)).unwrap();
+        let err = d.read("state", 100).unwrap_err();
+        assert!(
+            matches!(err, FileError::WrongKind("FIFO", Kind::File)),
+            "{err:?}"
+        );
+        assert!(matches!(
+            d.open_write("state", true, 0o600),
+            Err(FileError::Io(Errno::ENXIO))
+        ));
+        // A squatting FIFO at a temporary name is replaced, not opened.
+        nix::unistd::mkfifo(&tmp.path().join("s.new"), Mode::from_bits_truncate(0o600)).unwrap();
+        d.write_atomic("s.new", "s", b"x").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("s")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn hard_links_are_not_written() {
+        let (tmp, d) = dir();
+        std::fs::write(tmp.path().join("other"), "keep").unwrap();
+        std::fs::hard_link(tmp.path().join("other"), tmp.path().join("supervise.log")).unwrap();
+        assert!(matches!(
+            d.open_write("supervise.log", true, 0o600),
+            Err(FileError::HardLinked(2))
+        ));
+        assert!(matches!(
+            d.open_lock("supervise.log", 0o644),
+            Err(FileError::HardLinked(2))
+        ));
+        assert_eq!(std::fs::read(tmp.path().join("other")).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn written_files_get_the_mode_asked() {
+        let (tmp, d) = dir();
+        let p = tmp.path().join("__stdout");
+        std::fs::write(&p, "").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        d.open_write("__stdout", true, 0o600).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        d.open_write("__stdout", true, 0o640).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn fifos_are_made_ours_with_mode_0600() {
+        let (tmp, d) = dir();
+        std::fs::write(tmp.path().join("control"), "junk").unwrap();
+        let _r = d.make_fifo("control").unwrap();
+        let m = std::fs::symlink_metadata(tmp.path().join("control")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+        assert_eq!(m.mode() & 0o777, 0o600);
+        symlink("/etc/passwd", tmp.path().join("ok")).unwrap();
+        let _ok = d.make_fifo("ok").unwrap();
+        let m = std::fs::symlink_metadata(tmp.path().join("ok")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+    }
+
+    #[test]
+    fn atomic_write_replaces_whatever_squats_the_temporary_name() {
+        let (tmp, d) = dir();
+        std::fs::write(tmp.path().join("victim"), "keep").unwrap();
+        symlink(tmp.path().join("victim"), tmp.path().join("status.new")).unwrap();
+        d.write_atomic("status.new", "status", b"new").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("victim")).unwrap(), b"keep");
+        assert_eq!(std::fs::read(tmp.path().join("status")).unwrap(), b"new");
+        std::fs::hard_link(tmp.path().join("victim"), tmp.path().join("status.new")).unwrap();
+        d.write_atomic("status.new", "status", b"two").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("victim")).unwrap(), b"keep");
+    }
+}
