@@ -41,6 +41,8 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod exit;
+pub mod host;
+pub mod ini;
 pub mod kill;
 pub mod launch;
 pub mod log;
