@@ -244,6 +244,21 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// A FIFO nobody reads refuses a non-blocking open for writing with ENXIO: say
+    /// what the file is instead.
+    fn explain(&self, name: &str, e: FileError) -> FileError {
+        match e {
+            FileError::Io(Errno::ENXIO) => match self.stat_of(name) {
+                Ok(st) => match Kind::of(&st) {
+                    Ok(k) => FileError::WrongKind(k.name(), Kind::File),
+                    Err(what) => FileError::WrongKind(what, Kind::File),
+                },
+                Err(_) => e,
+            },
+            e => e,
+        }
+    }
+
     /// Reads the regular file `name`, at most `max` bytes.
     pub fn read(&self, name: &str, max: usize) -> Result<Contents, FileError> {
         let mut file = self.open_raw(name, OFlag::O_RDONLY, 0)?;
@@ -276,14 +291,18 @@ impl Dir {
         } else {
             OFlag::empty()
         };
-        let file = self.open_raw(name, OFlag::O_WRONLY | OFlag::O_CREAT | append, mode)?;
+        let file = self
+            .open_raw(name, OFlag::O_WRONLY | OFlag::O_CREAT | append, mode)
+            .map_err(|e| self.explain(name, e))?;
         own_mode(&file, mode)?;
         Ok(file)
     }
 
     /// Opens the regular file `name` for reading and writing (the lock), creating it.
     pub fn open_lock(&self, name: &str, mode: u32) -> Result<File, FileError> {
-        let file = self.open_raw(name, OFlag::O_RDWR | OFlag::O_CREAT, mode)?;
+        let file = self
+            .open_raw(name, OFlag::O_RDWR | OFlag::O_CREAT, mode)
+            .map_err(|e| self.explain(name, e))?;
         let st = expect(file.as_fd(), Kind::File)?;
         single_name(&st)?;
         Ok(file)
@@ -470,7 +489,7 @@ mod tests {
         );
         assert!(matches!(
             d.open_write("state", true, 0o600),
-            Err(FileError::Io(Errno::ENXIO))
+            Err(FileError::WrongKind("FIFO", Kind::File))
         ));
         // A squatting FIFO at a temporary name is replaced, not opened.
         nix::unistd::mkfifo(&tmp.path().join("s.new"), Mode::from_bits_truncate(0o600)).unwrap();

@@ -1,3 +1,5 @@
+#![allow(dead_code)]
+
 //! A real SMTP server on 127.0.0.1 (mailin-embedded) that keeps what it receives, and
 //! a "silent" one that accepts connections and never says a word.
 
@@ -61,6 +63,16 @@ struct Keeper {
 }
 
 impl Handler for Keeper {
+    /// A mailbox with "refused" in its name does not exist here (550), as a relay
+    /// refuses an unknown recipient.
+    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
+        if to.contains("refused") {
+            response::NO_MAILBOX
+        } else {
+            response::OK
+        }
+    }
+
     fn data_start(
         &mut self,
         _domain: &str,
