@@ -12,7 +12,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(config letters status command)
+  targets=(config letters status command adopt times)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 export RUSTC_BOOTSTRAP=1

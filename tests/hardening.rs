@@ -158,9 +158,19 @@ fn finding_1_a_forged_record_naming_pid_1_is_not_adopted() {
     let dir = sb.dir("app");
     fs::create_dir_all(&dir).unwrap();
     sb.config("[global]\nstop_timeout : 1\n");
+    // The namespace's init, and a bystander in it: a `kill(-1)` from inside reaches
+    // every process there but init (which ignores what it has no handler for).
     let init = Guard(
         Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child", "sleep", "1000"])
+            .args([
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+                "sh",
+                "-c",
+            ])
+            .arg("sleep 1001 & exec sleep 1000")
             .stdin(Stdio::null())
             .spawn()
             .unwrap(),
@@ -170,12 +180,19 @@ fn finding_1_a_forged_record_naming_pid_1_is_not_adopted() {
         let c = fs::read_to_string(format!("/proc/{uid}/task/{uid}/children")).ok()?;
         c.split_whitespace().next()?.parse::<u32>().ok()
     });
+    let bystander = wait_for("the bystander", || {
+        let c = fs::read_to_string(format!("/proc/{ns_init}/task/{ns_init}/children")).ok()?;
+        c.split_whitespace().next()?.parse::<u32>().ok()
+    });
+    wait_until("init exec'd", || comm(ns_init) == "sleep");
     forge(&dir, 1, start_time(ns_init), Want::Down);
     let sup = Guard(
         Command::new("nsenter")
             .args(["-t", &ns_init.to_string(), "-p", "-m"])
             .arg(supervise_bin())
             .arg("-n")
+            .arg("-F")
+            .arg(sb.path().join("supervise.conf"))
             .arg("-p")
             .arg(&dir)
             .args(["-f", "sleep 100"])
@@ -186,18 +203,20 @@ fn finding_1_a_forged_record_naming_pid_1_is_not_adopted() {
             .unwrap(),
     );
     let log = || fs::read_to_string(dir.join("supervise.log.wf")).unwrap_or_default();
-    wait_until("the refusal logged", || log().contains("not adopting"));
-    let pid = wait_for("a service of its own", || {
-        read_status(&dir).map(|s| s.pid).filter(|&p| p > 1)
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    let init_alive = alive(ns_init);
+    // Past the stop timeout a `d` of an adopted init would have run to its KILL.
+    std::thread::sleep(Duration::from_millis(2500));
+    let bystander_alive = alive(bystander);
+    let pid = read_status(&dir).map_or(0, |s| s.pid);
     // Killing the namespace's init ends everything in it.
     drop(sup);
     drop(init);
-    assert!(init_alive, "pid 1 of the namespace was signalled");
-    assert!(log().contains("it names pid 1"), "{}", log());
-    assert!(pid > 1);
+    assert!(bystander_alive, "pid 1 was adopted and -1 signalled");
+    assert!(
+        log().contains("not adopting") && log().contains("it names pid 1"),
+        "{}",
+        log()
+    );
+    assert!(pid > 1, "a service of its own runs");
 }
 
 /// Finding 1: naming another live process (here a root daemon leading its own group,
@@ -226,8 +245,16 @@ fn finding_1_a_forged_record_naming_another_process_is_not_adopted() {
     for f in ["status", "state"] {
         as_user(&dir.join(f), &user);
     }
-    let mut sup = sb.start("app", "sleep 100");
-    let pid = sup.wait_pid();
+    let mut sup = sb.spawn_with("app", &["-f", "sleep 100"]);
+    let me = sup.supervise_pid();
+    let pid = wait_for("a service, or the forged process dead", || {
+        let ours = read_state(&dir).filter(|r| r.supervise_pid == me && r.pid != 0);
+        match ours {
+            Some(r) => Some(r.pid),
+            None => (!alive(cpid)).then_some(0),
+        }
+    });
+    assert!(alive(cpid), "the forged process was signalled");
     assert_ne!(pid, cpid, "adopted the forged process");
     assert!(sup.log_wf().contains("not adopting"), "{}", sup.log_wf());
     assert!(sup.log_wf().contains("belongs to uid"), "{}", sup.log_wf());
@@ -271,7 +298,11 @@ fn finding_2_links_in_the_status_directory_are_never_written_through() {
         let link = dir.join(name);
         symlink(&victim.path, &link).unwrap();
         as_user(&link, &user);
-        let out = supervise_daemon(&sb, &dir, "sh -c 'echo pwned; echo pwned >&2; exec sleep 100'");
+        let out = supervise_daemon(
+            &sb,
+            &dir,
+            "sh -c 'echo pwned; echo pwned >&2; exec sleep 100'",
+        );
         let err = text(&out.stderr);
         if out.status.success() {
             // Supervise runs: a restart, and a stop, write everything again.
@@ -281,7 +312,10 @@ fn finding_2_links_in_the_status_directory_are_never_written_through() {
             sup.wait_new_pid(first);
         } else {
             assert_eq!(out.status.code(), Some(111), "{name}: {out:?}");
-            assert!(err.contains(name) && err.contains("symbolic link"), "{name}: {err}");
+            assert!(
+                err.contains(name) && err.contains("symbolic link"),
+                "{name}: {err}"
+            );
         }
         stop_daemon(&dir);
         assert!(victim.untouched(), "{name}: written through the link");
@@ -363,7 +397,10 @@ fn finding_2_another_users_directory_is_refused_as_root() {
     stop_daemon(&dir);
     assert_eq!(out.status.code(), Some(111), "{out:?}");
     let err = text(&out.stderr);
-    assert!(err.contains("belongs to uid") && err.contains("not the service's user"), "{err}");
+    assert!(
+        err.contains("belongs to uid") && err.contains("not the service's user"),
+        "{err}"
+    );
 }
 
 /// Finding 3: a FIFO under any name blocked `supervise -p` for ever (and `svc status`).
@@ -385,8 +422,11 @@ fn finding_3_fifos_never_block() {
         let sb = Sandbox::new();
         let dir = sb.dir("app");
         fs::create_dir_all(&dir).unwrap();
-        nix::unistd::mkfifo(&dir.join(name), nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .unwrap();
+        nix::unistd::mkfifo(
+            &dir.join(name),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
         if name == "status" || name == "state" {
             let out = svc(&["status", dir.to_str().unwrap()]);
             assert!(
@@ -486,13 +526,23 @@ fn finding_5_errors_never_quote_a_file() {
     sup.wait_pid();
     fs::remove_file(dir.join("state")).unwrap();
     symlink(&victim.path, dir.join("state")).unwrap();
-    for form in [&["status"][..], &["status", "--json"], &["status", "--prom"]] {
+    for form in [
+        &["status"][..],
+        &["status", "--json"],
+        &["status", "--prom"],
+    ] {
         let mut args = form.to_vec();
         args.push(dir.to_str().unwrap());
         let out = svc(&args);
         let all = text(&out.stdout) + &text(&out.stderr);
-        assert!(!all.contains("secret-hash") && !all.contains("root:"), "{all}");
-        assert!(all.contains("symbolic link") || form.contains(&"--prom"), "{all}");
+        assert!(
+            !all.contains("secret-hash") && !all.contains("root:"),
+            "{all}"
+        );
+        assert!(
+            all.contains("symbolic link") || form.contains(&"--prom"),
+            "{all}"
+        );
     }
     // A state that is not key=value is named by line, not quoted.
     fs::remove_file(dir.join("state")).unwrap();
@@ -532,7 +582,10 @@ fn finding_6_output_and_logs_are_private_unless_widened() {
     sb.config("[global]\nlog_mode : 0666\n");
     let out = supervise_daemon(&sb, &dir, "sleep 100");
     assert_eq!(out.status.code(), Some(100), "{out:?}");
-    assert!(text(&out.stderr).contains("supervise.conf:2: log_mode"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("supervise.conf:2: log_mode"),
+        "{out:?}"
+    );
 }
 
 /// Finding 7: an address that passed the config check but that the mail library
@@ -579,7 +632,9 @@ fn finding_7_every_reachable_recipient_gets_even_a_large_alarm() {
     wait_until("the refusal logged", || {
         sup.log_wf().contains("refused@example.com")
     });
-    wait_until("the delivery logged", || sup.log().contains("alarm mail sent to"));
+    wait_until("the delivery logged", || {
+        sup.log().contains("alarm mail sent to")
+    });
 }
 
 /// Finding 8: under a low descriptor limit supervise started, then never restarted
@@ -601,7 +656,10 @@ fn finding_8_a_low_descriptor_limit_is_raised_or_refused_at_start() {
         c
     });
     assert_eq!(out.status.code(), Some(111), "{out:?}");
-    assert!(text(&out.stderr).contains("descriptor limit is 14"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("descriptor limit is 14"),
+        "{out:?}"
+    );
     // Soft limit too low, hard limit fine: raised for supervise, the service gets 14.
     let out = run_bounded({
         let mut c = Command::new("sh");
@@ -656,12 +714,18 @@ fn finding_9_cannot_tell_is_not_down() {
         run_bounded(c)
     };
     let out = as_user(&["status", "--json", open_dir.to_str().unwrap()]);
-    assert!(text(&out.stdout).contains("\"supervise_running\":true"), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("\"supervise_running\":true"),
+        "{out:?}"
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let private = sb.dir("private");
     let out = as_user(&["status", "--json", private.to_str().unwrap()]);
     let j = text(&out.stdout);
-    assert!(j.contains("\"supervise_running\":null") && j.contains("\"error\""), "{j}");
+    assert!(
+        j.contains("\"supervise_running\":null") && j.contains("\"error\""),
+        "{j}"
+    );
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let out = as_user(&["status", "--prom", private.to_str().unwrap()]);
     assert!(!text(&out.stdout).contains("supervise_running{"), "{out:?}");
