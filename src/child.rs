@@ -1,7 +1,10 @@
 //! Starting the service: a child that shares supervise's memory until it execs, runs
 //! only async-signal-safe system calls on data prepared beforehand, then execs.
 //!
-//! The child gets a session and process group of its own, an empty signal mask and
+//! The service gets a process group of its own in supervise's session (as in the
+//! legacy tool: its `svc` script finds the service's processes by supervise's
+//! session); a helper (alarm sender, `-r` script) a session of its own, out of that
+//! list. Each gets an empty signal mask and
 //! default signal dispositions (supervise blocks signals for its signalfd, and Rust
 //! ignores SIGPIPE), its resource limits and umask, its groups, group and user (in
 //! that order: the user last, once nothing needs root any more), its working
@@ -44,8 +47,10 @@ use crate::launch::Launch;
 /// The step of the child's set-up that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// `setsid`.
+    /// `setsid` (a helper's own session).
     Session,
+    /// `setpgid` (the service's own process group, in supervise's session).
+    Group,
     /// `dup2` of stdin, stdout or stderr.
     Stdio,
     /// `setrlimit`.
@@ -73,6 +78,7 @@ impl Step {
             Step::Gid => 6,
             Step::Uid => 7,
             Step::Chdir => 8,
+            Step::Group => 9,
         }
     }
 
@@ -86,6 +92,7 @@ impl Step {
             6 => Some(Step::Gid),
             7 => Some(Step::Uid),
             8 => Some(Step::Chdir),
+            9 => Some(Step::Group),
             _ => None,
         }
     }
@@ -104,6 +111,7 @@ impl fmt::Display for StartFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.step {
             Step::Session => "setsid",
+            Step::Group => "setpgid",
             Step::Stdio => "redirecting stdin/stdout/stderr",
             Step::Exec => "exec",
             Step::Limits => "setting resource limits",
@@ -133,6 +141,10 @@ pub struct Spec {
     umask: Option<libc::mode_t>,
     limits: Vec<(i32, libc::rlimit)>,
     ids: Option<(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
+    /// A session of its own (a helper), or only a process group of its own in
+    /// supervise's session (the service, as in the legacy tool, whose `svc` script
+    /// finds the service's processes by supervise's session).
+    own_session: bool,
 }
 
 /// A C string from bytes that may hold a NUL: cut at the NUL (exec would too).
@@ -156,19 +168,23 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 impl Spec {
-    /// Prepares the exec of a program in supervise's own environment, as supervise.
+    /// Prepares the exec of a helper program in supervise's own environment, as
+    /// supervise, in a session of its own.
     pub fn new(program: &Program) -> Spec {
-        Spec::build(
+        let mut spec = Spec::build(
             program,
             std::env::vars_os().collect(),
             None,
             None,
             &[],
             None,
-        )
+        );
+        spec.own_session = true;
+        spec
     }
 
-    /// Prepares the start of the service as its launch says.
+    /// Prepares the start of the service as its launch says: its own process group,
+    /// in supervise's session.
     pub fn for_launch(l: &Launch) -> Spec {
         let ids = l.ids.as_ref().map(|i| (i.uid, i.gid, i.groups.clone()));
         Spec::build(
@@ -227,6 +243,7 @@ impl Spec {
             umask: umask.map(|m| m as libc::mode_t),
             limits,
             ids,
+            own_session: false,
         }
     }
 
@@ -366,8 +383,12 @@ fn run_child(spec: &Spec, stdio: Stdio<'_>, report: &AtomicU64) -> ! {
     // SAFETY: plain system calls on valid descriptors and prepared C strings; the
     // child never returns into Rust code that could allocate or unwind.
     unsafe {
-        if libc::setsid() < 0 {
-            fail(report, Step::Session);
+        if spec.own_session {
+            if libc::setsid() < 0 {
+                fail(report, Step::Session);
+            }
+        } else if libc::setpgid(0, 0) < 0 {
+            fail(report, Step::Group);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
@@ -573,5 +594,29 @@ mod tests {
             .filter(|t| std::path::Path::new(t) == out_path)
             .count();
         assert_eq!(open_as_out, 2, "{targets:?}");
+    }
+
+    #[test]
+    fn the_service_leads_a_group_in_our_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::fs::File::create(dir.path().join("out")).unwrap();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let mut spec = Spec::new(&program("/bin/sh", &["-c", "echo $$; cat /proc/self/stat"]));
+        spec.own_session = false;
+        let stdio = Stdio {
+            stdin: null.as_fd(),
+            stdout: out.as_fd(),
+            stderr: out.as_fd(),
+        };
+        let child = spawn(&spec, stdio).unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for the child just started.
+        unsafe { libc::waitpid(child.pid.as_raw(), &mut status, 0) };
+        let text = std::fs::read_to_string(dir.path().join("out")).unwrap();
+        let mut lines = text.lines();
+        let pid = lines.next().unwrap();
+        let stat: Vec<&str> = lines.next().unwrap().split(' ').collect();
+        let our_session = nix::unistd::getsid(None).unwrap().to_string();
+        assert_eq!((stat[4], stat[5]), (pid, our_session.as_str()));
     }
 }

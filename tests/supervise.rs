@@ -159,8 +159,11 @@ fn the_service_gets_a_clean_process_state() {
         proc_status_field(pid, "SigIgn").as_deref(),
         Some("0000000000000000")
     );
-    // Its own session and process group.
-    assert_eq!(proc_status_field(pid, "NSsid"), Some(pid.to_string()));
+    // Its own process group, in supervise's session (as the legacy tool's).
+    assert_eq!(
+        proc_status_field(pid, "NSsid"),
+        proc_status_field(sup.supervise_pid(), "NSsid")
+    );
     assert_eq!(proc_status_field(pid, "NSpgid"), Some(pid.to_string()));
     assert_eq!(ppid(pid), Some(sup.supervise_pid()));
 }
