@@ -213,6 +213,47 @@ fn from_address(cfg: &Config, host: &str) -> String {
         .unwrap_or_else(|| format!("supervise@{host}"))
 }
 
+/// A recipient as the mail library takes it: a local alias `ops` is `ops@localhost`,
+/// which a local mailer expands by its aliases.
+fn mailbox(a: &str) -> Result<Mailbox, lettre::address::AddressError> {
+    if crate::config::is_alias(a) {
+        format!("{a}@localhost").parse()
+    } else {
+        a.parse()
+    }
+}
+
+/// Without a relay and without sendmail, what the legacy tool did: `mail -s SUBJECT
+/// RCPT...` (mailx, configured on such hosts), the body on its standard input; an
+/// argument vector, never a shell.
+pub fn mailx(cfg: &Config, subject: &str, body: &str) -> Delivery {
+    use std::io::Write;
+    let mut d = Delivery::default();
+    let child = Command::new("mail")
+        .arg("-s")
+        .arg(subject)
+        .args(&cfg.alarm_mail)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let result = child.and_then(|mut c| {
+        if let Some(mut i) = c.stdin.take() {
+            i.write_all(body.as_bytes())?;
+        }
+        c.wait()
+    });
+    match result {
+        Ok(st) if st.success() => d.sent.extend(cfg.alarm_mail.iter().cloned()),
+        Ok(st) => d.errors.push(format!("mail {st}")),
+        Err(e) => d.errors.push(format!(
+            "no alarm_smtp, {} is not there, and `mail` cannot be run: {e}",
+            cfg.alarm_sendmail.display()
+        )),
+    }
+    d
+}
+
 /// Builds the message for `to`.
 pub fn message(
     cfg: &Config,
@@ -245,10 +286,13 @@ pub struct Delivery {
 /// Sends the mail to every recipient it can reach: all at once, and when that fails,
 /// one by one, so that an address the relay refuses costs only that address.
 pub fn send_mail(cfg: &Config, ctx: &Context, subject: &str, body: &str) -> Delivery {
+    if cfg.alarm_smtp.is_none() && !crate::command::is_executable(&cfg.alarm_sendmail) {
+        return mailx(cfg, subject, body);
+    }
     let mut d = Delivery::default();
     let mut to = Vec::new();
     for a in &cfg.alarm_mail {
-        match a.parse::<Mailbox>() {
+        match mailbox(a) {
             Ok(mb) => to.push((a.clone(), mb)),
             Err(e) => d.errors.push(format!("alarm_mail {a:?}: {e}")),
         }
@@ -322,27 +366,32 @@ pub fn deliver(cfg: &Config, ctx: &Context, msg: &Message) -> Result<(), String>
     }
 }
 
-/// Runs the SMS command once per number; returns one error per failed number.
-pub fn send_sms(cfg: &Config, message: &str) -> Vec<String> {
-    let mut errors = Vec::new();
+/// Runs the SMS command once per `alarm_gsm` entry (bytes passed as they are in the
+/// config); for each, the command as run, or what went wrong.
+pub fn send_sms(cfg: &Config, message: &str) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
     for number in &cfg.alarm_gsm {
         let argv = sms_argv(&cfg.alarm_gsm_command, number, message);
         let Some((prog, args)) = argv.split_first() else {
             continue;
         };
-        let result = Command::new(prog)
-            .args(args)
+        let bytes = |w: &String| {
+            std::os::unix::ffi::OsStringExt::from_vec(crate::config::syntax::encode(w))
+        };
+        let args: Vec<std::ffi::OsString> = args.iter().map(bytes).collect();
+        let result = Command::new(bytes(prog))
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        match result {
-            Ok(st) if st.success() => {}
-            Ok(st) => errors.push(format!("SMS to {number}: {prog} {st}")),
-            Err(e) => errors.push(format!("SMS to {number}: cannot run {prog}: {e}")),
-        }
+        out.push(match result {
+            Ok(st) if st.success() => Ok(argv.join(" ")),
+            Ok(st) => Err(format!("SMS to {number}: {prog} {st}")),
+            Err(e) => Err(format!("SMS to {number}: cannot run {prog}: {e}")),
+        });
     }
-    errors
+    out
 }
 
 /// Everything the sender needs, handed to `supervise-alarm` on its standard input.
@@ -545,7 +594,7 @@ pub fn helper_main(input: &str) -> i32 {
         let d = send_mail(cfg, &job.context, &subject, &body);
         if !d.sent.is_empty() {
             log.notice(format_args!(
-                "alarm mail sent to {}: {subject}",
+                "mail sent: \"{subject}\" to {}",
                 d.sent.join(" ")
             ));
         }
@@ -554,9 +603,14 @@ pub fn helper_main(input: &str) -> i32 {
         }
         failed = !d.errors.is_empty();
     }
-    for e in send_sms(cfg, &subject) {
-        log.warn(format_args!("alarm {e}"));
-        failed = true;
+    for r in send_sms(cfg, &subject) {
+        match r {
+            Ok(command) => log.notice(format_args!("gsm sent: {command}")),
+            Err(e) => {
+                log.warn(format_args!("alarm {e}"));
+                failed = true;
+            }
+        }
     }
     i32::from(failed)
 }

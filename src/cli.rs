@@ -5,10 +5,11 @@
 //! supervise [-F CONF] [-r RESTART_SH] [-t TIME_LIMIT] [-n] -u STATUS_DIR COMMAND [ARG...]
 //! ```
 //!
-//! Options are read until the first word that is not one (POSIX `getopt` without
-//! permutation); with `-u`, that word and everything after it is the command, even
-//! words that start with `-`. Short options cluster (`-nv`) and take their value
-//! attached or separate (`-pDIR`, `-p DIR`), as `getopt` allows.
+//! Options are read as the legacy tool's GNU `getopt` reads them, permuting: an
+//! option may come after a word that is not one (`-p status/app ./bin/app arg` runs
+//! `./bin/app arg`), until `--`; after `-u DIR` everything is the command, even words
+//! that start with `-`. Short options cluster (`-nv`) and take their value attached
+//! or separate (`-pDIR`, `-p DIR`).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -30,13 +31,16 @@ state in STATUS_DIR (lock, control, ok, status, state, __stdout, __stderr,
 supervise.log, supervise.log.wf). Returns once the service is started and
 supervises in the background, unless -n is given.
 
-  -p DIR         the status directory; the service name is the component after
-                 status/ (else the last one); created with mode 0700 if missing
+  -p DIR         the status directory; the service name is everything after
+                 status/ (else the last component); created with mode 0700 if
+                 missing
   -f STR         the command as one string, split like a shell would; strings
-                 with shell syntax run under /bin/sh -c
+                 with shell syntax run under /bin/sh -c; without -f, the words
+                 that are not options are the command
   -u DIR CMD...  the status directory, then the command as separate words
   -F PATH        config file (default: supervise.conf in the working directory)
   -r SCRIPT      run SCRIPT N each time the service exits, N counting the exits
+                 less than -t seconds apart (without -t, N is always 1)
   -t SECS        exits at least SECS apart start the count N again at 1
   -n, --foreground
                  stay attached: do not daemonize (systemd, containers, tests)
@@ -91,6 +95,11 @@ pub struct Options {
     pub command: CommandLine,
     /// The config file.
     pub config: PathBuf,
+    /// `-F` was given: the file must be there.
+    pub config_named: bool,
+    /// Words that are not options, left over because `-f` or `-u` gave the command
+    /// (the legacy tool ignored them; supervise says so).
+    pub ignored: Vec<OsString>,
     /// `-r`: the script run after every exit.
     pub restart_script: Option<OsString>,
     /// `-t`: seconds between exits after which the `-r` count starts again.
@@ -151,6 +160,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut watch = Vec::new();
     let mut subreaper = false;
     let mut u_dir = false;
+    let mut positional = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Short('p') => set_once(&mut dir, p.value()?.into(), "-p")?,
@@ -186,11 +196,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 w.extend(p.raw_args()?);
                 words = Some(w);
             }
-            Value(v) => {
-                return Err(usage(format!(
-                    "unexpected argument {v:?}: give the command with -f \"CMD\" or after -u DIR"
-                )));
-            }
+            Value(v) => positional.push(v),
             other => return Err(other.unexpected().into()),
         }
     }
@@ -198,19 +204,31 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     if dir.as_os_str().is_empty() {
         return Err(usage("the status directory is an empty string"));
     }
-    let command = if u_dir {
-        if string.is_some() {
+    let (command, ignored) = match (u_dir, string) {
+        (true, Some(_)) => {
             return Err(usage("give the command with -f or after -u DIR, not both"));
         }
-        CommandLine::Words(words.ok_or_else(|| usage("-u DIR must be followed by the command"))?)
-    } else {
-        CommandLine::String(string.ok_or_else(|| usage("no command: give -f \"CMD\" with -p DIR"))?)
+        (true, None) => (
+            CommandLine::Words(
+                words.ok_or_else(|| usage("-u DIR must be followed by the command"))?,
+            ),
+            positional,
+        ),
+        (false, Some(s)) => (CommandLine::String(s), positional),
+        (false, None) if !positional.is_empty() => (CommandLine::Words(positional), Vec::new()),
+        (false, None) => {
+            return Err(usage(
+                "no command: give -f \"CMD\", or the command's words, with -p DIR",
+            ));
+        }
     };
     let name = service_name(&dir);
     Ok(Cli::Run(Options {
         name,
         dir,
         command,
+        config_named: config.is_some(),
+        ignored,
         config: config.unwrap_or_else(|| PathBuf::from("supervise.conf")),
         restart_script,
         time_limit,
@@ -233,27 +251,25 @@ fn set_once<T>(slot: &mut Option<T>, v: T, opt: &str) -> Result<(), UsageError> 
     Ok(())
 }
 
-/// The service's name: the component after the last `status` component, else the
-/// last component. Trailing slashes and `.` components do not count.
+/// The service's name, as the legacy tool names it: everything after `status/` in
+/// the path (`status/grp/app` is `grp/app`, its config section `[grp/app]`), trailing
+/// slashes aside; without `status/`, the last component.
 pub fn service_name(dir: &Path) -> String {
+    let text = dir.to_string_lossy();
+    let text = text.trim_end_matches('/');
+    if let Some((_, rest)) = text.split_once("status/") {
+        let rest = rest.trim_start_matches('/');
+        if !rest.is_empty() {
+            return rest.to_owned();
+        }
+    }
     use std::path::Component;
-    let parts: Vec<String> = dir
-        .components()
+    dir.components()
         .filter_map(|c| match c {
             Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            Component::RootDir
-            | Component::CurDir
-            | Component::ParentDir
-            | Component::Prefix(_) => None,
+            _ => None,
         })
-        .collect();
-    let after_status = parts
-        .iter()
-        .rposition(|p| p == "status")
-        .and_then(|i| parts.get(i + 1));
-    after_status
-        .or(parts.last())
-        .cloned()
+        .next_back()
         .unwrap_or_else(|| "service".to_owned())
 }
 
@@ -333,6 +349,30 @@ mod tests {
     }
 
     #[test]
+    fn options_permute_as_gnu_getopt_does() {
+        let o = run(&["-p", "status/app", "./bin/app", "arg"]);
+        assert_eq!(o.command, CommandLine::Words(args(&["./bin/app", "arg"])));
+        let o = run(&["./bin/app", "a", "-p", "status/app", "b"]);
+        assert_eq!(
+            o.command,
+            CommandLine::Words(args(&["./bin/app", "a", "b"]))
+        );
+        let o = run(&["-p", "status/app", "--", "./app", "--port", "80"]);
+        assert_eq!(
+            o.command,
+            CommandLine::Words(args(&["./app", "--port", "80"]))
+        );
+        let o = run(&["-p", "status/app", "-f", "./app x", "extra"]);
+        assert_eq!(o.command, CommandLine::String("./app x".into()));
+        assert_eq!(o.ignored, args(&["extra"]));
+        let o = run(&["pre", "-u", "status/p", "./args.sh", "q"]);
+        assert_eq!(o.command, CommandLine::Words(args(&["./args.sh", "q"])));
+        assert_eq!(o.ignored, args(&["pre"]));
+        assert!(!o.config_named);
+        assert!(run(&["-F", "c", "-p", "d", "x"]).config_named);
+    }
+
+    #[test]
     fn version_and_help() {
         assert_eq!(parse(args(&["-v"])), Ok(Cli::Version));
         assert_eq!(parse(args(&["-h"])), Ok(Cli::Help));
@@ -342,7 +382,6 @@ mod tests {
     #[test]
     fn bad_usage_says_what_is_wrong() {
         assert_eq!(err(&[]), "no status directory: give -p DIR or -u DIR");
-        assert_eq!(err(&["-p", "d"]), "no command: give -f \"CMD\" with -p DIR");
         assert_eq!(err(&["-u", "d"]), "-u DIR must be followed by the command");
         assert_eq!(err(&["-p", "d", "-u", "e", "x"]), "-p/-u given twice");
         assert_eq!(
@@ -355,7 +394,10 @@ mod tests {
             err(&["-p"]).contains("-p"),
             "missing value names the option"
         );
-        assert!(err(&["-p", "d", "stray"]).starts_with("unexpected argument \"stray\""));
+        assert_eq!(
+            err(&["-p", "d"]),
+            "no command: give -f \"CMD\", or the command's words, with -p DIR"
+        );
         assert_eq!(
             err(&["-p", "", "-f", "x"]),
             "the status directory is an empty string"
@@ -368,8 +410,13 @@ mod tests {
             ("./status/app", "app"),
             ("status/app/", "app"),
             ("/var/run/status/redis", "redis"),
-            ("/srv/status/web/extra", "web"),
+            ("/srv/status/web/extra", "web/extra"),
+            ("status/grp/app", "grp/app"),
+            ("status//app", "app"),
+            ("mystatus/m", "m"),
             ("/srv/services/web", "web"),
+            ("status", "status"),
+            ("status/", "status"),
             ("web", "web"),
             ("/", "service"),
         ];

@@ -342,6 +342,11 @@ pub fn resolve(name: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, ResolveErr
     }
 }
 
+/// Whether `p` is an executable regular file.
+pub fn is_executable(p: &Path) -> bool {
+    executable(p) == Some(true)
+}
+
 /// `Some(true)` for an executable regular file, `Some(false)` for something else that
 /// exists, `None` if nothing is there.
 fn executable(p: &Path) -> Option<bool> {

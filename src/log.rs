@@ -35,9 +35,10 @@ impl Level {
     }
 }
 
-/// Formats one line, newline included.
+/// Formats one line, newline included: two spaces between the time and the message,
+/// as the legacy tool writes them (monitoring greps for its exact lines).
 pub fn format_line(level: Level, when: &str, msg: &dyn Display) -> String {
-    format!("[{}] {when} {msg}\n", level.tag())
+    format!("[{}] {when}  {msg}\n", level.tag())
 }
 
 /// The current local time as the log shows it.
@@ -82,32 +83,74 @@ struct Backlog {
     dropped: u64,
 }
 
+/// A log file past this size is moved to `NAME.1` and started again (the legacy
+/// tool's bound, below 2 GB for old 32-bit readers).
+pub const ROTATE_AT: u64 = 1_800_000_000;
+
+/// The file names of the two logs, NOTICE then WARNING.
+const NAMES: [&str; 2] = [
+    crate::statusdir::names::LOG,
+    crate::statusdir::names::LOG_WF,
+];
+
+/// One open log file, and which file it is (device and inode).
+#[derive(Debug)]
+struct Sink {
+    file: File,
+    id: (u64, u64),
+}
+
+impl Sink {
+    fn new(file: File) -> Sink {
+        use std::os::fd::AsFd;
+        let id = nix::sys::stat::fstat(file.as_fd()).map_or((0, 0), |st| (st.st_dev, st.st_ino));
+        Sink { file, id }
+    }
+}
+
+/// Where the logs are, to open them again when they are moved, removed or too big.
+#[derive(Debug)]
+struct Reopen {
+    dir: crate::statusdir::Dir,
+    mode: u32,
+}
+
 /// The two log files of a status directory.
 #[derive(Debug)]
 pub struct Log {
-    notice: File,
-    warn: File,
+    sinks: RefCell<[Sink; 2]>,
     backlog: RefCell<[Backlog; 2]>,
+    reopen: Option<Reopen>,
 }
 
 impl Log {
     /// Wraps the two files, already opened for appending.
     pub fn new(notice: File, warn: File) -> Log {
         Log {
-            notice,
-            warn,
+            sinks: RefCell::new([Sink::new(notice), Sink::new(warn)]),
             backlog: RefCell::new([Backlog::default(), Backlog::default()]),
+            reopen: None,
         }
     }
 
     /// Opens (creating, with `mode`) `supervise.log` and `supervise.log.wf` in a
-    /// status directory for appending.
+    /// status directory for appending, and opens them again before a line whenever
+    /// the name no longer leads to the file held (removed, or moved away by a log
+    /// rotator, with or without a new file put in its place) or the file passed
+    /// [`ROTATE_AT`] bytes. The error names the file that could not be opened.
+    pub fn in_dir(
+        dir: &crate::statusdir::Dir,
+        mode: u32,
+    ) -> Result<Log, (&'static str, crate::statusdir::FileError)> {
+        let open = |name: &'static str| dir.open_write(name, true, mode).map_err(|e| (name, e));
+        let mut log = Log::new(open(NAMES[0])?, open(NAMES[1])?);
+        log.reopen = dir.try_clone().ok().map(|dir| Reopen { dir, mode });
+        Ok(log)
+    }
+
+    /// [`Log::in_dir`], for tests and tools that only need an `io::Result`.
     pub fn open_in(dir: &crate::statusdir::Dir, mode: u32) -> std::io::Result<Log> {
-        let open = |name: &str| dir.open_write(name, true, mode);
-        Ok(Log::new(
-            open(crate::statusdir::names::LOG)?,
-            open(crate::statusdir::names::LOG_WF)?,
-        ))
+        Log::in_dir(dir, mode).map_err(|(_, e)| e.into())
     }
 
     /// NOTICE lines to standard output and the others to standard error: for a
@@ -120,10 +163,39 @@ impl Log {
         ))
     }
 
-    /// The two files, NOTICE then WARNING: what a helper's stdout and stderr become.
-    pub fn fds(&self) -> (std::os::fd::BorrowedFd<'_>, std::os::fd::BorrowedFd<'_>) {
+    /// Copies of the two files, NOTICE then WARNING: what a helper's stdout and
+    /// stderr become.
+    pub fn fds(&self) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
         use std::os::fd::AsFd;
-        (self.notice.as_fd(), self.warn.as_fd())
+        let sinks = self.sinks.borrow();
+        Ok((
+            sinks[0].file.as_fd().try_clone_to_owned()?,
+            sinks[1].file.as_fd().try_clone_to_owned()?,
+        ))
+    }
+
+    /// Before a line: opens the file again if its name leads elsewhere now, or moves
+    /// it to `NAME.1` first if it is too big. Any failure keeps the file held.
+    fn follow(&self, which: usize) {
+        let Some(r) = &self.reopen else {
+            return;
+        };
+        let name = NAMES[which];
+        let id = self.sinks.borrow()[which].id;
+        match r.dir.stat_of(name) {
+            Ok(st) if (st.st_dev, st.st_ino) == id => {
+                if u64::try_from(st.st_size).unwrap_or(0) <= ROTATE_AT {
+                    return;
+                }
+                if r.dir.rename(name, &format!("{name}.1")).is_err() {
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if let Ok(file) = r.dir.open_write(name, true, r.mode) {
+            self.sinks.borrow_mut()[which] = Sink::new(file);
+        }
     }
 
     /// Writes a NOTICE line.
@@ -147,8 +219,10 @@ impl Log {
             Level::Notice => 0,
             Level::Warning | Level::Fatal => 1,
         };
+        self.follow(which);
         self.flush_backlog();
-        let mut file = [&self.notice, &self.warn][which];
+        let sinks = self.sinks.borrow();
+        let mut file = &sinks[which].file;
         if file.write_all(line.as_bytes()).is_err() {
             let mut backlog = self.backlog.borrow_mut();
             let b = &mut backlog[which];
@@ -163,8 +237,9 @@ impl Log {
     /// Writes what could not be written before, oldest first, while writes succeed.
     fn flush_backlog(&self) {
         let mut backlog = self.backlog.borrow_mut();
+        let sinks = self.sinks.borrow();
         for (which, b) in backlog.iter_mut().enumerate() {
-            let mut file = [&self.notice, &self.warn][which];
+            let mut file = &sinks[which].file;
             while let Some(line) = b.lines.first() {
                 if file.write_all(line.as_bytes()).is_err() {
                     return;
@@ -195,7 +270,7 @@ mod tests {
     #[test]
     fn lines_have_the_legacy_shape() {
         let line = format_line(Level::Notice, "2026-11-21 10:00:00", &"started pid 7");
-        assert_eq!(line, "[NOTICE] 2026-11-21 10:00:00 started pid 7\n");
+        assert_eq!(line, "[NOTICE] 2026-11-21 10:00:00  started pid 7\n");
         let line = format_line(Level::Warning, "2026-11-21 10:00:00", &"x");
         assert!(line.starts_with("[WARNING] "));
     }
@@ -230,5 +305,52 @@ mod tests {
         assert!(n.starts_with("[NOTICE] ") && n.ends_with(" hello\n"), "{n}");
         assert_eq!(w.lines().count(), 2);
         assert!(w.contains("[WARNING] ") && w.contains("[FATAL] "), "{w}");
+    }
+
+    #[test]
+    fn a_log_moved_or_removed_is_opened_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
+        let log = Log::open_in(&dir, 0o600).unwrap();
+        let p = |n: &str| tmp.path().join(n);
+        log.notice("one");
+        // logrotate's default: rename, then a new empty file at the name.
+        std::fs::rename(p(NAMES[0]), p("supervise.log.1")).unwrap();
+        std::fs::write(p(NAMES[0]), "").unwrap();
+        log.notice("two");
+        std::fs::remove_file(p(NAMES[0])).unwrap();
+        log.notice("three");
+        let old = std::fs::read_to_string(p("supervise.log.1")).unwrap();
+        let now = std::fs::read_to_string(p(NAMES[0])).unwrap();
+        assert!(old.ends_with("  one\n") && !old.contains("two"), "{old}");
+        assert!(now.ends_with("  three\n") && !now.contains("two"), "{now}");
+        let meta = std::fs::metadata(p(NAMES[0])).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn a_log_past_the_bound_is_moved_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
+        let log = Log::open_in(&dir, 0o600).unwrap();
+        log.warn("before");
+        // Sparse: past the bound without writing 1.8 GB.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp.path().join(NAMES[1]))
+            .unwrap()
+            .set_len(ROTATE_AT + 1)
+            .unwrap();
+        log.warn("after");
+        let now = std::fs::read_to_string(tmp.path().join(NAMES[1])).unwrap();
+        assert!(
+            now.starts_with("[WARNING] ") && now.ends_with("  after\n"),
+            "{now}"
+        );
+        let moved = std::fs::metadata(tmp.path().join("supervise.log.wf.1")).unwrap();
+        assert_eq!(moved.len(), ROTATE_AT + 1);
     }
 }

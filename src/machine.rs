@@ -735,8 +735,10 @@ impl Machine {
 
     /// An exit nobody asked for, of a service wanted up.
     fn on_crash(&mut self, how: Exit, now: Instant, out: &mut Vec<Effect>) {
-        if self.policy.restart_script.is_some() {
-            // With -r the script replaces alarms and limits, as in the legacy tool.
+        if self.policy.restart_script.is_some() || !self.alarms {
+            // With -r the script replaces alarms and limits, as in the legacy tool;
+            // and as there, exits while alarms are silenced (`s`, a maintenance
+            // window) count toward nothing: no alarm, no limit, no give-up.
             return self.schedule_start_after(self.backoff, now, out);
         }
         let fact = Fact {
@@ -1421,15 +1423,23 @@ mod tests {
     }
 
     #[test]
-    fn silenced_alarms_still_apply_limits() {
+    fn silenced_exits_count_toward_nothing() {
+        // As the legacy tool: a maintenance window (`s`) never makes supervise give up.
         let t0 = Instant::now();
         let mut m = with_policy(limits(1), t0);
         step(&mut m, Event::Letter(Letter::Silence), t0);
-        let out = crash(&mut m, t0 + 2 * SEC, Exit::Code(1), 11);
-        assert!(alarms(&out).is_empty());
-        let out = crash(&mut m, t0 + 4 * SEC, Exit::Code(1), 0);
-        assert!(alarms(&out).is_empty());
-        assert!(out.contains(&Effect::Exit));
+        for i in 0..5 {
+            let out = crash(&mut m, t0 + (2 + 2 * i) * SEC, Exit::Code(1), 11 + i as i32);
+            assert!(alarms(&out).is_empty());
+            assert!(!out.contains(&Effect::Exit), "crash {i}: {out:?}");
+        }
+        assert_eq!(m.window_exits(), 0);
+        // Alarms back on: counting starts from nothing.
+        step(&mut m, Event::Letter(Letter::Alarms), t0 + 20 * SEC);
+        let out = crash(&mut m, t0 + 22 * SEC, Exit::Code(1), 30);
+        assert_eq!(alarms(&out), vec![alarm::Kind::Exited]);
+        let out = crash(&mut m, t0 + 24 * SEC, Exit::Code(1), 0);
+        assert!(out.contains(&Effect::Exit), "{out:?}");
     }
 
     #[test]
@@ -1844,7 +1854,7 @@ mod tests {
     fn restart_script_runs_for_every_exit() {
         let t0 = Instant::now();
         let policy = Policy {
-            restart_script: Some(None),
+            restart_script: Some(Some(Duration::from_secs(10))),
             ..Policy::default()
         };
         let mut m = started(legacy(), policy, t0);

@@ -175,7 +175,8 @@ pub fn judge(limits: &Limits, tally: &mut Tally, fact: Fact) -> Verdict {
 }
 
 /// The `-r RESTART_SH` count: N for this exit given the last exit's N and time.
-/// N starts again at 1 when exits are at least `time_limit` apart (`None`: never).
+/// N starts again at 1 when exits are at least `time_limit` apart; without `-t` the
+/// limit is 0, as in the legacy tool, so N is always 1.
 pub fn restart_count(
     last: Option<(u64, Instant)>,
     now: Instant,
@@ -183,8 +184,9 @@ pub fn restart_count(
 ) -> u64 {
     match (last, time_limit) {
         (None, _) => 1,
+        (Some(_), None) => 1,
         (Some((_, at)), Some(limit)) if now.saturating_duration_since(at) >= limit => 1,
-        (Some((n, _)), _) => n + 1,
+        (Some((n, _)), _) => n.saturating_add(1),
     }
 }
 
@@ -353,6 +355,10 @@ mod tests {
         assert_eq!(restart_count(None, t0, Some(10 * S)), 1);
         assert_eq!(restart_count(Some((1, t0)), t0 + 3 * S, Some(10 * S)), 2);
         assert_eq!(restart_count(Some((5, t0)), t0 + 10 * S, Some(10 * S)), 1);
-        assert_eq!(restart_count(Some((5, t0)), t0 + 1000 * S, None), 6);
+        assert_eq!(
+            restart_count(Some((5, t0)), t0 + S / 10, None),
+            1,
+            "no -t: always 1"
+        );
     }
 }

@@ -109,7 +109,9 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
     let mut sup = match Supervisor::new(&opts, nofile) {
         Ok(s) => s,
         Err(f) => {
-            eprintln!("supervise: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("supervise: {}", f.message);
+            }
             return f.code;
         }
     };
@@ -375,6 +377,9 @@ fn settings(
     (timing, policy)
 }
 
+/// The legacy tool's line for a config read (monitoring greps for it).
+const LOADED: &str = "Finished loading configurations!";
+
 /// One running supervise.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -424,6 +429,11 @@ pub struct Supervisor {
     last_change: Option<std::path::PathBuf>,
     /// The last restart for a change: when, and the path.
     watch_restart: Option<(SystemTime, String)>,
+    /// The service exited and a restart is due: the next start announces itself.
+    restart_due: bool,
+    /// `x` arrived while the service ran: once it ends and supervise leaves, the
+    /// legacy tool's "refused to restart" line is due.
+    exit_after_service: bool,
     clock: Clock,
     since: SystemTime,
     pid_start: Option<u64>,
@@ -436,8 +446,8 @@ impl Supervisor {
     /// Everything that can fail before the service starts: the command, the status
     /// directory, the logs, the signalfd.
     pub fn new(opts: &Options, nofile: Option<u64>) -> Result<Supervisor, Fatal> {
-        let loaded =
-            config::load(&opts.config, &opts.name).map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
+        let loaded = config::load(&opts.config, &opts.name, opts.config_named)
+            .map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
         let launch = launch::prepare(&opts.command, &loaded.config)
             .map_err(|e| fatal(EXIT_USAGE, launch_error(&opts.config, &loaded, e)))?;
         let restart_script = match &opts.restart_script {
@@ -452,7 +462,7 @@ impl Supervisor {
             .as_ref()
             .map_or_else(|| nix::unistd::geteuid().as_raw(), |i| i.uid);
         let dir = StatusDir::take(&opts.dir, Some(service_uid)).map_err(|e| match e {
-            SetupError::Locked(_) => fatal(EXIT_SETUP, format!("{}: {e}", opts.dir.display())),
+            SetupError::Locked(pid) => already_supervised(opts, pid),
             e => fatal(EXIT_SETUP, e.to_string()),
         })?;
         // The lock is ours: whatever supervise wrote these files is gone. Its service
@@ -467,7 +477,12 @@ impl Supervisor {
                 )
             })
         };
-        let log = Log::new(open(names::LOG)?, open(names::LOG_WF)?);
+        let log = Log::in_dir(dir.dir(), mode).map_err(|(name, e)| {
+            fatal(
+                EXIT_SETUP,
+                format!("{}: {e}", dir.dir().join(name).display()),
+            )
+        })?;
         for why in [dir.unwatched(), dir.exposure()].into_iter().flatten() {
             log.warn(why);
         }
@@ -496,8 +511,25 @@ impl Supervisor {
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| fatal(EXIT_SETUP, format!("cannot create a signalfd: {e}")))?;
         let command = opts.command.display();
+        // The caller sees them too: a misspelt key is best caught now. (A default
+        // config file that is not there is no news to the caller.)
         for w in &loaded.warnings {
+            if !loaded.missing {
+                eprintln!("supervise: warning: {w}");
+            }
             log.warn(w);
+        }
+        if !opts.ignored.is_empty() {
+            let words: Vec<_> = opts.ignored.iter().map(|w| w.to_string_lossy()).collect();
+            let w = format!(
+                "words not taken as the command (it is given by -f or -u): {}",
+                words.join(" ")
+            );
+            eprintln!("supervise: warning: {w}");
+            log.warn(w);
+        }
+        if !loaded.missing {
+            log.notice(LOADED);
         }
         let time_limit = opts.time_limit.map(std::time::Duration::from_secs);
         // Where the directory really is (the path it was taken by may be relative).
@@ -537,6 +569,8 @@ impl Supervisor {
             cli_watch: opts.watch.clone(),
             last_change: None,
             watch_restart: None,
+            restart_due: false,
+            exit_after_service: false,
             config: loaded.config,
             restart_script,
             time_limit,
@@ -678,6 +712,12 @@ impl Supervisor {
             },
             _ => self.machine.exit_code(),
         };
+        if self.machine.gave_up().is_some() || self.exit_after_service {
+            self.log.notice(format_args!(
+                "supervise refused to restart {} any more and exited itself!",
+                self.name
+            ));
+        }
         match self.machine.gave_up() {
             Some(g) => self.log.fatal(format_args!(
                 "{}: supervise pid {} exiting",
@@ -785,18 +825,17 @@ impl Supervisor {
             };
             match self.child.take_if(|c| c.pid == pid) {
                 Some(c) => {
-                    match c.failure() {
-                        Some(f) => self.log.warn(format_args!(
-                            "cannot start {}: {f}",
+                    if let Some(f) = c.failure() {
+                        self.log.warn(format_args!(
+                            "unable to start {}: {f}",
                             self.spec.path().display()
-                        )),
-                        None => self.log.notice(format_args!("pid {pid} {how}")),
+                        ));
                     }
-                    self.last_exit = Some(LastExit {
-                        how,
-                        at: SystemTime::now(),
-                    });
-                    self.dispatch(Event::Exited(pid, how));
+                    self.log_exit(how);
+                    if c.failure().is_none() {
+                        self.log.notice(format_args!("pid {pid} {how}"));
+                    }
+                    self.service_exited(pid, how);
                 }
                 None => self.reaped_helper(pid, how),
             }
@@ -807,12 +846,36 @@ impl Supervisor {
     fn on_adopted_end(&mut self) {
         self.adopted_fd = None;
         if let (Some(pid), true) = (self.machine.pid(), self.machine.adopted()) {
+            self.log_exit(Exit::Unknown);
             self.log.notice(format_args!("adopted pid {pid} ended"));
-            self.last_exit = Some(LastExit {
-                how: Exit::Unknown,
-                at: SystemTime::now(),
+            self.service_exited(pid, Exit::Unknown);
+        }
+    }
+
+    /// The legacy tool's lines for an exit of the service, which monitoring greps for
+    /// (not with `-r`, as there).
+    fn log_exit(&self, how: Exit) {
+        if self.restart_script.is_none() {
+            self.log.notice(if how.core_dumped() {
+                "service exited with coredump!"
+            } else {
+                "service exited!"
             });
-            self.dispatch(Event::Exited(pid, Exit::Unknown));
+        }
+    }
+
+    /// Records an exit of the service and hands it to the machine; a restart that
+    /// follows (now or after a wait) is announced as the legacy tool announced it.
+    fn service_exited(&mut self, pid: Pid, how: Exit) {
+        self.last_exit = Some(LastExit {
+            how,
+            at: SystemTime::now(),
+        });
+        self.restart_due = true;
+        self.dispatch(Event::Exited(pid, how));
+        if !matches!(self.machine.phase(), Phase::Waiting { .. }) {
+            // Restarted already (the flag was used), or not to be restarted.
+            self.restart_due = false;
         }
     }
 
@@ -845,7 +908,12 @@ impl Supervisor {
                     return;
                 }
                 match item {
-                    Parsed::Letter(l) => self.dispatch(Event::Letter(l)),
+                    Parsed::Letter(l) => {
+                        if l == Letter::Exit && self.machine.pid().is_some() {
+                            self.exit_after_service = true;
+                        }
+                        self.dispatch(Event::Letter(l));
+                    }
                     Parsed::Unknown(b) => {
                         if let Some(line) = self.noise.note(b, Instant::now()) {
                             self.log.warn(line);
@@ -903,6 +971,12 @@ impl Supervisor {
 
     /// Starts the service; the outcome is the next event.
     fn spawn(&mut self) -> Event {
+        if std::mem::take(&mut self.restart_due) {
+            self.log.notice(format_args!(
+                "supervise is trying to restart {}...",
+                self.name
+            ));
+        }
         // Without its output files (a read-only or full status directory) the service
         // still runs: its output goes nowhere until the next start can open them.
         let fds = match self.output.for_child(self.dir.dir(), &self.log) {
@@ -962,7 +1036,7 @@ impl Supervisor {
 
     /// Re-reads the config; a bad file leaves the one in force untouched.
     fn reload(&mut self) {
-        let prepared = config::load(&self.config_path, &self.name).and_then(|loaded| {
+        let prepared = config::load(&self.config_path, &self.name, false).and_then(|loaded| {
             match launch::prepare(&self.command_line, &loaded.config) {
                 Ok(l) => Ok((loaded, l)),
                 Err(e) => Err(config::LoadError(launch_error(
@@ -973,6 +1047,12 @@ impl Supervisor {
             }
         });
         match prepared {
+            // As the legacy tool: a file that cannot be opened changes nothing.
+            Ok((loaded, _)) if loaded.missing => {
+                for w in &loaded.warnings {
+                    self.log.warn(w);
+                }
+            }
             Ok((loaded, launch)) => {
                 self.spec = service_spec(&launch, self.nofile);
                 self.watch = start_watch(
@@ -994,6 +1074,7 @@ impl Supervisor {
                 );
                 self.machine.configure(timing, policy);
                 self.config = loaded.config;
+                self.log.notice(LOADED);
                 self.log.notice(format_args!(
                     "config reloaded from {}",
                     self.config_path.display()
@@ -1056,13 +1137,13 @@ impl Supervisor {
     fn spawn_helper(&self, spec: &Spec, input: Option<&[u8]>, one_log: bool) -> io::Result<Child> {
         let memfd = input.map(memfd_with).transpose()?;
         let stdin = memfd.as_ref().map_or(self.stdin.as_fd(), |m| m.as_fd());
-        let (out, err) = self.log.fds();
+        let (out, err) = self.log.fds()?;
         child::spawn(
             spec,
             Stdio {
                 stdin,
-                stdout: out,
-                stderr: if one_log { out } else { err },
+                stdout: out.as_fd(),
+                stderr: if one_log { out.as_fd() } else { err.as_fd() },
             },
         )
     }
@@ -1078,6 +1159,10 @@ impl Supervisor {
         };
         match self.spawn_helper(&Spec::new(&program), None, true) {
             Ok(c) => {
+                self.log.notice(format_args!(
+                    "restart_cmd: {} {n} is called.",
+                    script.argv[0].to_string_lossy()
+                ));
                 self.log.notice(format_args!(
                     "running restart script {} {n} (pid {})",
                     program.path.display(),
@@ -1245,6 +1330,54 @@ fn service_spec(launch: &launch::Launch, nofile: Option<u64>) -> Spec {
         spec.restore_nofile(soft);
     }
     spec
+}
+
+/// Another supervise holds the directory. Running the same command there is what
+/// was asked, so it is success, silently (a cron line or a `set -e` deploy script
+/// that makes sure a service runs); another command is an error that names the pid
+/// and what it runs, and leaves the legacy tool's line in `supervise.log.wf`.
+fn already_supervised(opts: &Options, pid: Option<u32>) -> Fatal {
+    let running = crate::client::open(&opts.dir)
+        .ok()
+        .and_then(|d| crate::client::read_state(&d))
+        .and_then(Result::ok)
+        .filter(|r| pid.is_none_or(|p| p == r.supervise_pid));
+    let wanted = opts.command.display();
+    match running {
+        Some(r) if r.command == wanted => fatal(0, ""),
+        other => {
+            let what = other.map_or_else(String::new, |r| format!(" running {}", r.command));
+            let who = pid.map_or_else(
+                || "another process".to_owned(),
+                |p| format!("supervise pid {p}"),
+            );
+            let lock = opts.dir.join(names::LOCK);
+            if let Ok(d) = crate::client::open(&opts.dir) {
+                // Its mode is the other supervise's to set.
+                let mode = d
+                    .stat_of(names::LOG_WF)
+                    .map_or(0o600, |st| st.st_mode & 0o777);
+                if let Ok(mut wf) = d.open_write(names::LOG_WF, true, mode) {
+                    let line = crate::log::format_line(
+                        crate::log::Level::Fatal,
+                        &crate::log::now_local(),
+                        &format_args!(
+                            "Unable to acquier {} ({who}{what} holds it)",
+                            lock.display()
+                        ),
+                    );
+                    let _ = wf.write_all(line.as_bytes());
+                }
+            }
+            fatal(
+                EXIT_SETUP,
+                format!(
+                    "{}: already supervised by {who}{what} (it holds the lock)",
+                    opts.dir.display()
+                ),
+            )
+        }
+    }
 }
 
 /// A memory file holding `bytes`, read from its start: a helper's input of any size.

@@ -344,7 +344,7 @@ fn a_bad_config_stops_the_start_with_file_and_line() {
     );
     // -F with another file.
     let other = sb.path().join("other.conf");
-    fs::write(&other, "[global]\n key : indented\n").unwrap();
+    fs::write(&other, "[global]\nstop_signal : TREM\n").unwrap();
     let out = run_bounded({
         let mut c = sb.command();
         c.arg("-F")
@@ -354,6 +354,49 @@ fn a_bad_config_stops_the_start_with_file_and_line() {
     });
     assert_eq!(out.status.code(), Some(100));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{}:2: ", other.display())));
+    // -F naming a file that is not there: an error, not "no limits".
+    let out = run_bounded({
+        let mut c = sb.command();
+        c.args(["-F", "nope.conf", "-p", "status/app", "-f", "sleep 1000"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(100), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.conf: does not exist"));
+}
+
+#[test]
+fn a_line_that_cannot_be_read_is_a_warning_not_a_stop() {
+    let sb = Sandbox::new();
+    sb.config(
+        "[global]\n  max_tries : 3\nalarm_interval : 60 # a minute\njunk\nmax_tris : 4\n\
+         [other]\nmax_tries : plenty\n",
+    );
+    let out = run_bounded({
+        let mut c = sb.command();
+        c.args(["-p", "status/app", "-f", "sleep 1000"]);
+        c
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let sup = Supervised::daemon(sb.dir("app"));
+    sup.wait_pid();
+    for (line, what) in [
+        (2, "keys start in column 0"),
+        (4, "not `key : value`"),
+        (5, "unknown key \"max_tris\""),
+    ] {
+        let needle = format!("supervise.conf:{line}: {what}");
+        assert!(err.contains(&needle), "stderr lacks {needle:?}: {err}");
+        assert!(sup.log_wf().contains(&needle), "log lacks {needle:?}");
+    }
+    assert!(
+        !err.contains("plenty"),
+        "another service's section is not judged"
+    );
+    assert!(
+        sup.state().unwrap().window_exits.is_some(),
+        "alarm_interval read"
+    );
 }
 
 #[test]
@@ -390,10 +433,9 @@ fn reload_keeps_the_old_config_when_the_new_one_is_bad() {
 fn a_missing_config_file_means_no_limits_and_a_warning() {
     let sb = Sandbox::new();
     let sup = sb.start("app", "sleep 1000");
-    assert!(
-        sup.log_wf()
-            .contains("config file supervise.conf not found: running without alarms or limits")
-    );
+    assert!(sup.log_wf().contains(
+        "Cannot open config file. Old configurations unchanged. (supervise.conf not found: running without alarms or limits)"
+    ));
 }
 
 #[test]

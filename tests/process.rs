@@ -136,6 +136,7 @@ fn backoff_grows_1_2_4_and_resets_after_a_long_run() {
             log = log.display()
         ),
     );
+    sb.config("[global]\nstart_success : 1\n");
     let _sup = sb.spawn_with("app", &["-f", script.to_str().unwrap()]);
     let t = wait_for("six starts", || {
         let t = starts(&log);
@@ -154,6 +155,7 @@ fn backoff_grows_1_2_4_and_resets_after_a_long_run() {
 #[test]
 fn svc_shows_the_backoff() {
     let sb = Sandbox::new();
+    sb.config("[global]\nstart_success : 1\n");
     let sup = sb.spawn_with("app", &["-f", "sh -c 'exit 4'"]);
     wait_until("a backoff", || {
         sup.state().is_some_and(|s| s.phase == Phase::Backoff)

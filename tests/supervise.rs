@@ -174,6 +174,7 @@ fn a_second_supervise_is_refused_and_the_first_is_untouched() {
     let sup = sb.start("app", "sleep 1000");
     let pid = sup.wait_pid();
     for foreground in [true, false] {
+        // The same command already supervised there: what was asked, silently.
         let out = run_bounded({
             let mut c = sb.command();
             if foreground {
@@ -182,16 +183,32 @@ fn a_second_supervise_is_refused_and_the_first_is_untouched() {
             c.arg("-p").arg(&sup.dir).args(["-f", "sleep 1000"]);
             c
         });
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        // Another command: an error naming the pid and what it runs.
+        let out = run_bounded({
+            let mut c = sb.command();
+            if foreground {
+                c.arg("-n");
+            }
+            c.arg("-p").arg(&sup.dir).args(["-f", "sleep 2000"]);
+            c
+        });
         assert_eq!(out.status.code(), Some(111), "{out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(&format!(
-                "already supervised by supervise pid {}",
+                "already supervised by supervise pid {} running sleep 1000",
                 sup.supervise_pid()
             )),
             "{err}"
         );
     }
+    assert!(
+        sup.log_wf().contains("Unable to acquier"),
+        "{}",
+        sup.log_wf()
+    );
     assert_eq!(sup.status().unwrap().pid, pid);
     assert!(alive(pid) && alive(sup.supervise_pid()));
     assert_eq!(holders_of(&sup.dir.join("lock")), vec![sup.supervise_pid()]);
@@ -467,6 +484,7 @@ fn silence_and_alarms_set_byte_14() {
 #[test]
 fn reload_letter_and_sighup_are_logged() {
     let sb = Sandbox::new();
+    sb.config("[global]\n");
     let sup = sb.start("app", "sleep 1000");
     sup.send("r");
     wait_until("a reload line", || sup.log().matches("reload").count() >= 1);

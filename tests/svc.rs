@@ -157,6 +157,8 @@ fn svc_against_a_killed_supervise_returns_at_once() {
 #[test]
 fn status_line_json_and_prom_for_every_kind_of_service() {
     let sb = Sandbox::new();
+    // Backoff on, for the crashing one.
+    sb.config("[global]\nstart_success : 1\n");
     let up = sb.start("up", "sleep 1000");
     let down = sb.start("down", "sleep 1000");
     let paused = sb.start("paused", "sleep 1000");

@@ -174,7 +174,10 @@ fn a_crash_looping_service_is_retried_at_once_on_a_change() {
         "app.sh",
         &format!("[ -e {} ] || exit 1\nexec sleep 1000", fixed.display()),
     );
-    sb.config(&format!("[global]\nwatch : {}\n", conf.display()));
+    sb.config(&format!(
+        "[global]\nwatch : {}\nstart_success : 1\n",
+        conf.display()
+    ));
     let sup = sb.spawn_with("app", &["-f", script.to_str().unwrap()]);
     wait_until("backing off for a while", || {
         sup.state()

@@ -208,6 +208,14 @@ impl Dir {
         }
     }
 
+    /// Another handle on the same directory (a new descriptor, close-on-exec).
+    pub fn try_clone(&self) -> io::Result<Dir> {
+        Ok(Dir {
+            fd: self.fd.try_clone()?,
+            path: self.path.clone(),
+        })
+    }
+
     /// The directory's descriptor.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -1,143 +1,37 @@
 //! The config file (SPEC §6): syntax, the legacy section rules, and typed values.
 //!
 //! Reading happens in three pure steps, each tested on its own:
-//! 1. [`parse`]: text → sections of `key : value` lines, or the first malformed line;
-//! 2. [`select`]: the legacy rules pick which lines apply to a service — its own
-//!    section alone if it comes before `[global]`, else `[global]` with a later own
-//!    section overriding it key by key and adding to `alarm_mail`;
-//! 3. [`Config::from_entries`]: typed values, with a warning for each unknown key.
+//! 1. [`syntax::parse`]: bytes → sections of `key : value` lines, leniently: a line
+//!    that cannot be read is a warning, never fatal;
+//! 2. [`select::select`]: the legacy rules pick which lines apply to a service — its
+//!    own section alone if it comes before `[global]`, else `[global]` with a later
+//!    own section overriding it key by key (an empty value or a legacy count of 0
+//!    keeps the global one; mail and gsm lists add up);
+//! 3. [`Config::from_entries`]: typed values, with a warning for each unknown key; a
+//!    bad value for a key that applies is the only error.
 //!
-//! [`load`] does the I/O around them. Every error names the file and the line.
+//! [`load`] does the I/O around them. Every error and warning names the file and the
+//! line. The vocabulary (sections, entries, errors) is [`crate::ini`]'s, shared with
+//! the supervisord reader of the host level.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// One `key : value` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The key.
-    pub key: String,
-    /// The value, trimmed.
-    pub value: String,
-    /// 1-based line number.
-    pub line: usize,
-}
+pub mod select;
+pub mod syntax;
 
-/// A `[name]` section and its lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
-    /// The name between the brackets.
-    pub name: String,
-    /// Line of the header.
-    pub line: usize,
-    /// Its entries in file order.
-    pub entries: Vec<Entry>,
-}
+pub use crate::ini::{Entry, LineError, Section};
+pub use select::{APPENDING_KEYS, select};
+pub use syntax::parse;
 
-/// A problem at a line (0: the file as a whole).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
+/// An error or warning at `line`; [`load`] names the file.
 fn err(line: usize, message: impl Into<String>) -> LineError {
-    LineError {
-        line,
-        message: message.into(),
-    }
+    LineError::new("", line, message)
 }
 
 fn is_key_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
-}
-
-/// Splits the text into sections. Blank lines and lines starting with `#` are skipped;
-/// anything else must be a `[name]` header or a `key : value` line starting in column 0.
-pub fn parse(text: &str) -> Result<Vec<Section>, LineError> {
-    let mut sections: Vec<Section> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let trimmed = raw.trim_end();
-        if trimmed.trim_start().is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            let name = rest
-                .strip_suffix(']')
-                .ok_or_else(|| err(line, format!("section header {trimmed:?} has no closing ]")))?;
-            if name.is_empty()
-                || name
-                    .chars()
-                    .any(|c| c.is_whitespace() || c == '[' || c == ']')
-            {
-                return Err(err(
-                    line,
-                    format!("section header {trimmed:?}: the name must be one word with no spaces"),
-                ));
-            }
-            sections.push(Section {
-                name: name.to_owned(),
-                line,
-                entries: Vec::new(),
-            });
-            continue;
-        }
-        if trimmed.starts_with(char::is_whitespace) {
-            return Err(err(line, format!("{trimmed:?}: keys start in column 0")));
-        }
-        let (key, value) = trimmed
-            .split_once(':')
-            .ok_or_else(|| err(line, format!("{trimmed:?} is not `key : value`")))?;
-        let key = key.trim_end();
-        if key.is_empty() || !key.chars().all(is_key_char) {
-            return Err(err(
-                line,
-                format!("{key:?} is not a key (letters, digits, _)"),
-            ));
-        }
-        let section = sections
-            .last_mut()
-            .ok_or_else(|| err(line, format!("key {key:?} comes before any [section]")))?;
-        section.entries.push(Entry {
-            key: key.to_owned(),
-            value: value.trim().to_owned(),
-            line,
-        });
-    }
-    Ok(sections)
-}
-
-/// Keys whose lines add up instead of overriding: in one section, and a service's
-/// section after `[global]` adds to it.
-pub const APPENDING_KEYS: &[&str] = &["alarm_mail", "env", "env_unset", "watch", "watch_exclude"];
-
-/// The entries that apply to `service`, by the legacy rules, later ones winning.
-pub fn select(sections: &[Section], service: &str) -> Vec<Entry> {
-    let own = sections.iter().position(|s| s.name == service);
-    let global = sections.iter().position(|s| s.name == "global");
-    match (own, global) {
-        (Some(o), Some(g)) if o < g => sections[o].entries.clone(),
-        (Some(o), None) => sections[o].entries.clone(),
-        (None, None) => Vec::new(),
-        (None, Some(g)) => sections[g].entries.clone(),
-        (Some(o), Some(g)) => {
-            let mut merged = sections[g].entries.clone();
-            for e in &sections[o].entries {
-                if APPENDING_KEYS.contains(&e.key.as_str()) {
-                    // Added to the global list: keep both lines, in order.
-                    merged.push(e.clone());
-                } else {
-                    merged.retain(|m| m.key != e.key);
-                    merged.push(e.clone());
-                }
-            }
-            merged
-        }
-    }
 }
 
 /// What supervise does once a crash loop passes a limit.
@@ -283,7 +177,8 @@ impl Default for Config {
             restart: Restart::Always,
             success_exit_codes: vec![0],
             restart_throttle: Duration::from_secs(1),
-            start_success: Duration::from_secs(1),
+            // The legacy pacing: a start a second after the last, for ever.
+            start_success: Duration::ZERO,
             backoff_max: Duration::from_secs(60),
             user: None,
             group: None,
@@ -380,6 +275,15 @@ fn seconds(e: &Entry) -> Result<Duration, LineError> {
         ));
     }
     Ok(Duration::from_secs(n))
+}
+
+/// A count of the legacy keys: `-1` (which the legacy tool read as 2^32 - 1) is the
+/// largest.
+fn legacy_count(e: &Entry) -> Result<u32, LineError> {
+    if e.value == "-1" {
+        return Ok(u32::MAX);
+    }
+    count(e)
 }
 
 fn count(e: &Entry) -> Result<u32, LineError> {
@@ -481,10 +385,14 @@ fn words(v: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-/// A mail address as the mail library that sends it reads one: checked here, at
-/// load, so that one bad address is a config error with its line rather than a mail
-/// that reaches nobody.
+/// A mail address as the mail library that sends it reads one, or a local alias
+/// (`ops`: letters, digits, `.`, `_`, `+`, `-`; delivered as `ops@localhost`, which a
+/// local mailer expands as its aliases say): checked here, at load, so that one bad
+/// address is a config error with its line rather than a mail that reaches nobody.
 fn check_address(e: &Entry, a: &str) -> Result<(), LineError> {
+    if is_alias(a) {
+        return Ok(());
+    }
     a.parse::<lettre::Address>().map(|_| ()).map_err(|why| {
         err(
             e.line,
@@ -493,16 +401,27 @@ fn check_address(e: &Entry, a: &str) -> Result<(), LineError> {
     })
 }
 
+/// A local mail alias: a word a local mailer knows, with no `@`.
+pub fn is_alias(a: &str) -> bool {
+    !a.is_empty()
+        && !a.starts_with(['-', '.'])
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
+}
+
 impl Config {
     /// Builds the config from the selected entries; unknown keys become warnings.
     pub fn from_entries(entries: &[Entry]) -> Result<(Config, Vec<LineError>), LineError> {
         let mut c = Config::default();
         let mut warnings = Vec::new();
-        let mut mail_seen = false;
         for e in entries {
             match e.key.as_str() {
                 "alarm_interval" => {
-                    let secs = seconds(e)?;
+                    let secs = if e.value == "-1" {
+                        Duration::from_secs(MAX_SECONDS)
+                    } else {
+                        seconds(e)?
+                    };
                     // The legacy tool counts anything below a minute as a minute.
                     c.alarm_interval = if secs.is_zero() {
                         secs
@@ -511,10 +430,6 @@ impl Config {
                     };
                 }
                 "alarm_mail" => {
-                    if !mail_seen {
-                        c.alarm_mail.clear();
-                        mail_seen = true;
-                    }
                     for a in words(&e.value) {
                         check_address(e, &a)?;
                         if !c.alarm_mail.contains(&a) {
@@ -523,28 +438,21 @@ impl Config {
                     }
                 }
                 "alarm_gsm" => {
-                    c.alarm_gsm = words(&e.value).collect();
-                    if c.alarm_gsm.len() > MAX_GSM {
-                        return Err(err(
-                            e.line,
-                            format!(
-                                "alarm_gsm: {} numbers, at most {MAX_GSM}",
-                                c.alarm_gsm.len()
-                            ),
-                        ));
-                    }
-                    for n in &c.alarm_gsm {
-                        let digits = n.strip_prefix('+').unwrap_or(n);
-                        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-                            return Err(err(
+                    // Each entry goes to the SMS command as it is (numbers, group
+                    // names, bytes); lines add up, to at most MAX_GSM.
+                    for n in words(&e.value) {
+                        if c.alarm_gsm.len() == MAX_GSM {
+                            warnings.push(err(
                                 e.line,
-                                format!("alarm_gsm: {n:?} is not a phone number"),
+                                format!("alarm_gsm: more than {MAX_GSM} entries; the rest ignored"),
                             ));
+                            break;
                         }
+                        c.alarm_gsm.push(n);
                     }
                 }
-                "max_tries" => c.max_tries = count(e)?,
-                "max_tries_if_coredumped" => c.max_tries_if_coredumped = count(e)?,
+                "max_tries" => c.max_tries = legacy_count(e)?,
+                "max_tries_if_coredumped" => c.max_tries_if_coredumped = legacy_count(e)?,
                 "alarm_smtp" => {
                     c.alarm_smtp = if e.value.is_empty() {
                         None
@@ -724,6 +632,8 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Where each key in force was set: key and line.
     pub lines: Vec<(String, usize)>,
+    /// The (default) file was not there: these are the defaults.
+    pub missing: bool,
 }
 
 impl Loaded {
@@ -753,35 +663,48 @@ impl std::error::Error for LoadError {}
 /// still far below this).
 pub const MAX_CONFIG: usize = 4 << 20;
 
-/// Reads the config for `service` from `path`. A missing file is not an error: it
-/// means no limits, with a warning.
-pub fn load(path: &Path, service: &str) -> Result<Loaded, LoadError> {
-    let at = |e: LineError| LoadError(format!("{}:{}: {}", path.display(), e.line, e.message));
-    let text = match crate::statusdir::open::read_named(path, MAX_CONFIG) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map_err(|e| LoadError(format!("{}: not UTF-8 text ({e})", path.display())))?,
-        Err(crate::statusdir::FileError::Missing) => {
+/// The legacy tool's words for a config file it cannot open (monitoring greps for
+/// them), and ours after them.
+pub const CANNOT_OPEN: &str = "Cannot open config file. Old configurations unchanged.";
+
+/// Reads the config for `service` from `path`. A missing file is an error when the
+/// operator named it (`-F`); the default `supervise.conf` missing means no limits,
+/// with a warning. Lines that cannot be read are warnings; a bad value for a key that
+/// applies is the error.
+pub fn load(path: &Path, service: &str, named: bool) -> Result<Loaded, LoadError> {
+    let bytes = match crate::statusdir::open::read_named(path, MAX_CONFIG) {
+        Ok(bytes) => bytes,
+        Err(crate::statusdir::FileError::Missing) if !named => {
             return Ok(Loaded {
                 config: Config::default(),
                 lines: Vec::new(),
                 warnings: vec![format!(
-                    "config file {} not found: running without alarms or limits",
+                    "{CANNOT_OPEN} ({} not found: running without alarms or limits)",
                     path.display()
                 )],
+                missing: true,
             });
         }
         Err(e) => return Err(LoadError(format!("cannot read {}: {e}", path.display()))),
     };
-    let sections = parse(&text).map_err(at)?;
-    let entries = select(&sections, service);
-    let (config, warnings) = Config::from_entries(&entries).map_err(at)?;
+    let named_at = |mut e: LineError| {
+        e.file = path.to_path_buf();
+        e
+    };
+    let parsed = parse(&bytes);
+    let entries = select(&parsed.sections, service);
+    let (config, warnings) =
+        Config::from_entries(&entries).map_err(|e| LoadError(named_at(e).to_string()))?;
     Ok(Loaded {
         config,
         lines: entries.iter().map(|e| (e.key.clone(), e.line)).collect(),
-        warnings: warnings
+        warnings: parsed
+            .warnings
             .into_iter()
-            .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))
+            .chain(warnings)
+            .map(|w| named_at(w).to_string())
             .collect(),
+        missing: false,
     })
 }
 
@@ -789,12 +712,28 @@ pub fn load(path: &Path, service: &str) -> Result<Loaded, LoadError> {
 mod tests {
     use super::*;
 
-    fn cfg(text: &str, service: &str) -> Config {
-        let sections = parse(text).unwrap();
-        Config::from_entries(&select(&sections, service)).unwrap().0
+    fn sections(text: &str) -> Vec<Section> {
+        parse(text.as_bytes()).sections
     }
 
-    const SHIPPED: &str = include_str!("../conf/supervise.conf");
+    fn cfg(text: &str, service: &str) -> Config {
+        Config::from_entries(&select(&sections(text), service))
+            .unwrap()
+            .0
+    }
+
+    const SHIPPED: &str = include_str!("../../conf/supervise.conf");
+
+    /// The legacy tool's own sample config (its content, rewritten here: Chinese
+    /// comments in GBK, a gsm group name, an empty own value, `:` without a blank).
+    const LEGACY_SAMPLE: &[u8] = b"# \xc5\xe4\xd6\xc3\xce\xc4\xbc\xfe\n\n\
+        [someModuleThatNoNeedNewFunction]\n\n[global]\nalarm_interval : 60\n\
+        alarm_mail :  somegroup@163.com \nalarm_gsm : 13800000000 someMobileGroup\n\
+        max_tries : 0\nmax_tries_if_coredumped : 0\n\n[redis]\nalarm_interval : 120\n\
+        alarm_mail : somebody@hotmail.com\nalarm_gsm : 98633333\nmax_tries : 3\n\
+        max_tries_if_coredumped: 7\n\n[someOtherModuleName]\nalarm_interval :\n\
+        alarm_mail : meetbill@163.com\nalarm_gsm : 13900000000\nmax_tries : 8\n\
+        max_tries_if_coredumped : 3\n";
 
     #[test]
     fn the_shipped_example_parses_for_any_service() {
@@ -811,9 +750,48 @@ mod tests {
         assert_eq!(redis.max_tries, 10);
         let other = cfg(SHIPPED, "web");
         assert_eq!(other.alarm_mail, vec!["ops@example.com", "dev@example.com"]);
-        let (_, warnings) =
-            Config::from_entries(&select(&parse(SHIPPED).unwrap(), "redis")).unwrap();
+        let (_, warnings) = Config::from_entries(&select(&sections(SHIPPED), "redis")).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(parse(SHIPPED.as_bytes()).warnings.is_empty());
+    }
+
+    #[test]
+    fn the_legacy_sample_reads_as_the_legacy_tool_reads_it() {
+        let p = parse(LEGACY_SAMPLE);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let c = |service| {
+            Config::from_entries(&select(&p.sections, service))
+                .unwrap()
+                .0
+        };
+        let redis = c("redis");
+        assert_eq!(redis.alarm_interval, Duration::from_secs(120));
+        assert_eq!(redis.max_tries, 3);
+        assert_eq!(redis.max_tries_if_coredumped, 7);
+        assert_eq!(
+            redis.alarm_mail,
+            vec!["somegroup@163.com", "somebody@hotmail.com"]
+        );
+        assert_eq!(
+            redis.alarm_gsm,
+            vec!["13800000000", "someMobileGroup", "98633333"]
+        );
+        let other = c("someOtherModuleName");
+        assert_eq!(other.alarm_interval, Duration::from_secs(60), "empty keeps");
+        assert_eq!((other.max_tries, other.max_tries_if_coredumped), (8, 3));
+        assert_eq!(
+            other.alarm_gsm,
+            vec!["13800000000", "someMobileGroup", "13900000000"]
+        );
+        let first = c("someModuleThatNoNeedNewFunction");
+        assert!(
+            !first.alarms_enabled(),
+            "its own empty section stands alone"
+        );
+        let unknown = c("web");
+        assert_eq!(unknown.alarm_interval, Duration::from_secs(60));
+        assert_eq!((unknown.max_tries, unknown.max_tries_if_coredumped), (0, 0));
+        assert_eq!(unknown.alarm_mail, vec!["somegroup@163.com"]);
     }
 
     #[test]
@@ -859,8 +837,29 @@ mod tests {
                 0,
                 &["g@x", "b@x"],
             ),
-            // Within one section a later key wins.
+            // Within one section a later key wins, mail included.
             ("[global]\nmax_tries : 1\nmax_tries : 2\n", "app", 2, &[]),
+            (
+                "[global]\nalarm_mail : a@x\nalarm_mail : b@x\n",
+                "app",
+                0,
+                &["b@x"],
+            ),
+            // An own 0 or empty value keeps the global one; above 0 overrides.
+            (
+                "[global]\nmax_tries : 9\n[app]\nmax_tries : 0\n",
+                "app",
+                9,
+                &[],
+            ),
+            (
+                "[global]\nmax_tries : 9\n[app]\nmax_tries :\n",
+                "app",
+                9,
+                &[],
+            ),
+            // -1 is the largest, as the legacy tool read it.
+            ("[global]\nmax_tries : -1\n", "app", u32::MAX, &[]),
         ];
         for (text, service, tries, mail) in rows {
             let c = cfg(text, service);
@@ -964,7 +963,7 @@ mod tests {
     #[test]
     fn process_control_errors() {
         let bad = |text: &str| {
-            Config::from_entries(&select(&parse(text).unwrap(), "app"))
+            Config::from_entries(&select(&sections(text), "app"))
                 .unwrap_err()
                 .message
         };
@@ -986,14 +985,14 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_name_the_line() {
+    fn lines_that_cannot_be_read_are_warnings_with_their_line() {
         let rows = [
             ("[global]\n  max_tries : 3\n", 2, "column 0"),
             ("[global]\nmax_tries 3\n", 2, "not `key : value`"),
-            ("[ global ]\n", 1, "no spaces"),
+            ("[ global ]\n", 1, "blanks"),
             ("[global\n", 1, "no closing ]"),
             ("max_tries : 3\n[global]\n", 1, "before any [section]"),
-            ("[global]\nmax tries : 3\n", 2, "is not a key"),
+            ("[global]\nmax tries : 3\n", 2, "not a key"),
             (
                 "# comment\n\n[global]\n\nbad line\n",
                 5,
@@ -1001,25 +1000,40 @@ mod tests {
             ),
         ];
         for (text, line, needle) in rows {
-            let e = parse(text).unwrap_err();
-            assert_eq!(e.line, line, "{text:?}");
-            assert!(e.message.contains(needle), "{text:?}: {}", e.message);
+            let p = parse(text.as_bytes());
+            let w = &p.warnings[0];
+            assert_eq!(w.line, line, "{text:?}");
+            assert!(w.message.contains(needle), "{text:?}: {}", w.message);
         }
+        // A comment after a value, a bad line elsewhere: the value in force is read.
+        let c = cfg(
+            "[other]\njunk junk\nmax_tries : zz\n[global]\nmax_tries : 6 # six\n",
+            "app",
+        );
+        assert_eq!(c.max_tries, 6);
     }
 
     #[test]
     fn value_errors_name_the_line_and_unknown_keys_warn() {
-        let bad =
-            |text: &str| Config::from_entries(&select(&parse(text).unwrap(), "app")).unwrap_err();
+        let bad = |text: &str| Config::from_entries(&select(&sections(text), "app")).unwrap_err();
         let e = bad("[global]\nmax_tries : ten\n");
         assert_eq!(
             (e.line, e.message.as_str()),
             (2, "max_tries: \"ten\" is not a whole number")
         );
         assert!(
-            bad("[global]\nalarm_mail : nobody\n")
+            bad("[global]\nalarm_mail : x$(touch${IFS}f)@example.com\n")
                 .message
                 .contains("not a mail address")
+        );
+        assert!(
+            bad("[global]\nalarm_mail : -oops\n")
+                .message
+                .contains("not a mail address")
+        );
+        assert_eq!(
+            cfg("[global]\nalarm_mail : ops\n", "app").alarm_mail,
+            vec!["ops"]
         );
         assert!(
             bad("[global]\nalarm_smtp : mail.example.com\n")
@@ -1031,47 +1045,54 @@ mod tests {
                 .message
                 .contains("neither exit nor cool_down")
         );
-        assert!(
-            bad("[global]\nalarm_gsm : 1 2 3 4 5 6 7 8 9 10 11\n")
-                .message
-                .contains("at most 10")
-        );
-        assert!(
-            bad("[global]\nalarm_gsm : call-me\n")
-                .message
-                .contains("not a phone number")
-        );
-        let (_, warnings) = Config::from_entries(&select(
-            &parse("[global]\nfrobnicate : 1\n").unwrap(),
+        let (c, warnings) = Config::from_entries(&select(
+            &sections("[global]\nalarm_gsm : 1 2 3 4 5 6 7 8 9 10 11\n"),
             "app",
         ))
         .unwrap();
+        assert_eq!(c.alarm_gsm.len(), 10);
+        assert!(
+            warnings[0].message.contains("the rest ignored"),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            cfg("[global]\nalarm_gsm : call-me\n", "app").alarm_gsm,
+            vec!["call-me"]
+        );
+        let (_, warnings) =
+            Config::from_entries(&select(&sections("[global]\nfrobnicate : 1\n"), "app")).unwrap();
         assert_eq!(warnings, vec![err(2, "unknown key \"frobnicate\" ignored")]);
         // Keys of sections that do not apply are not ours to judge.
         let (_, warnings) =
-            Config::from_entries(&select(&parse("[other]\nfrobnicate : 1\n").unwrap(), "app"))
-                .unwrap();
+            Config::from_entries(&select(&sections("[other]\nfrobnicate : 1\n"), "app")).unwrap();
         assert!(warnings.is_empty());
     }
 
     #[test]
     fn load_names_the_file_and_treats_missing_as_no_limits() {
         let tmp = tempfile::tempdir().unwrap();
-        let missing = load(&tmp.path().join("nope.conf"), "app").unwrap();
+        let missing = load(&tmp.path().join("nope.conf"), "app", false).unwrap();
         assert_eq!(missing.config, Config::default());
+        assert!(missing.missing);
+        assert!(missing.warnings[0].starts_with(CANNOT_OPEN));
         assert!(missing.warnings[0].contains("not found"));
+        let named = load(&tmp.path().join("nope.conf"), "app", true).unwrap_err();
+        assert!(named.0.contains("nope.conf: does not exist"), "{named}");
         let p = tmp.path().join("s.conf");
         std::fs::write(&p, "[global]\nmax_tries : x\n").unwrap();
-        let e = load(&p, "app").unwrap_err();
+        let e = load(&p, "app", true).unwrap_err();
         assert_eq!(
             e.0,
             format!("{}:2: max_tries: \"x\" is not a whole number", p.display())
         );
-        std::fs::write(&p, "[global]\nwhat : 1\n").unwrap();
-        let ok = load(&p, "app").unwrap();
+        std::fs::write(&p, "[global]\nwhat : 1\n junk\n").unwrap();
+        let ok = load(&p, "app", true).unwrap();
         assert_eq!(
             ok.warnings,
-            vec![format!("{}:2: unknown key \"what\" ignored", p.display())]
+            vec![
+                format!("{}:3: keys start in column 0: line ignored", p.display()),
+                format!("{}:2: unknown key \"what\" ignored", p.display())
+            ]
         );
     }
 
@@ -1096,7 +1117,7 @@ mod tests {
                 format!("{k} : {v}\n")
             }))
             .collect();
-        let (_, warnings) = Config::from_entries(&select(&parse(&text).unwrap(), "x")).unwrap();
+        let (_, warnings) = Config::from_entries(&select(&sections(&text), "x")).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 }
