@@ -4,6 +4,7 @@
 //! reader means "supervise not running", at once), and waits are driven by inotify
 //! with an optional timeout ([`wait`]).
 
+pub mod legacy;
 pub mod report;
 pub mod wait;
 
@@ -35,6 +36,7 @@ usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
        svc pid DIR
        svc ok DIR...
        svc wait up|down|restart [-T SECS] DIR...
+       svc DIR status|start|stop|restart|exit|reconf|alarm on|off
 
   -LETTERS     send control letters to each DIR's supervise, in order:
                  u up   d down   o once   p pause   c continue   x exit when down
@@ -50,6 +52,8 @@ usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
   pid          print the service's pid; fails if it is not running
   ok           succeed if supervise runs on every DIR (quiet)
   wait         wait for a state, woken by inotify; no timeout unless -T
+  DIR VERB     the legacy svc script's form, its messages and exit codes (see
+               the README, \"Coming from the legacy supervise\")
 
 Exit codes: 0 all done; 1 some DIR failed (supervise not running, not a status
 directory, unreadable status, service not running for pid); 2 a wait timed out;
@@ -102,6 +106,15 @@ pub enum Command {
         /// The directories.
         dirs: Vec<PathBuf>,
     },
+    /// `svc STATUSDIR VERB [on|off]`: the legacy script's form.
+    Legacy {
+        /// The status directory.
+        dir: PathBuf,
+        /// The verb, if given.
+        verb: Option<String>,
+        /// `on` or `off` after `alarm`.
+        arg: Option<String>,
+    },
     /// `-h`.
     Help,
     /// `--version`.
@@ -122,8 +135,19 @@ fn parse_goal(s: &str) -> Result<Goal, String> {
     Goal::parse(s).ok_or_else(|| format!("cannot wait for {s:?}: say up, down or restart"))
 }
 
+/// `svc`'s own commands (a first word that is one of them is never a directory).
+pub const SUBCOMMANDS: &[&str] = &["status", "pid", "ok", "wait", "help"];
+
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
+    if legacy::is_legacy(&args) {
+        let word = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
+        return Ok(Command::Legacy {
+            dir: PathBuf::from(&args[0]),
+            verb: word(1),
+            arg: word(2),
+        });
+    }
     let mut it = args.into_iter();
     let Some(first) = it.next() else {
         return Err("nothing to do: give -LETTERS DIR..., or status, pid, ok, wait".into());
@@ -312,6 +336,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
         } => send_letters(&letters, wait, timeout, &dirs),
         Command::Status { format, dirs } => status(format, &dirs),
         Command::Pid(dir) => pid(&dir),
+        Command::Legacy { dir, verb, arg } => legacy::run(
+            &dir,
+            verb.as_deref(),
+            arg.as_deref(),
+            &mut std::io::stdout().lock(),
+        ),
         Command::Ok(dirs) => ok(&dirs),
         Command::Wait {
             goal,

@@ -133,6 +133,34 @@ fn supervise_pidfd(dir: &Path) -> Option<OwnedFd> {
 
 /// Waits until every target reaches `goal`, fails, or `timeout` passes.
 pub fn wait(targets: &[Target], goal: Goal, timeout: Option<Duration>) -> Vec<Outcome> {
+    let outcomes = wait_with(targets, timeout, |t| check(goal, t));
+    let waited = timeout.unwrap_or_default();
+    targets
+        .iter()
+        .zip(outcomes)
+        .map(|(t, o)| {
+            o.unwrap_or_else(|| {
+                let now = match report::inspect(&t.dir) {
+                    Ok(v) => report::line(&v, SystemTime::now()),
+                    Err(u) => format!("{}: {}", u.dir, u.problem),
+                };
+                Outcome::TimedOut(format!(
+                    "timed out after {} s waiting for {goal}; now {now}",
+                    waited.as_secs_f64()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Waits until `check` has said something of every target, or `timeout` passes (then
+/// `None` for the targets it had not): looks again whenever a target's `status` is
+/// replaced or its supervise exits.
+pub fn wait_with(
+    targets: &[Target],
+    timeout: Option<Duration>,
+    check: impl Fn(&Target) -> Option<Outcome>,
+) -> Vec<Option<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
     let deadline = timeout.map(|t| Instant::now() + t);
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC);
@@ -150,7 +178,7 @@ pub fn wait(targets: &[Target], goal: Goal, timeout: Option<Duration>) -> Vec<Ou
     loop {
         for (t, o) in targets.iter().zip(outcomes.iter_mut()) {
             if o.is_none() {
-                *o = check(goal, t);
+                *o = check(t);
             }
         }
         if outcomes.iter().all(Option::is_some) {
@@ -193,23 +221,7 @@ pub fn wait(targets: &[Target], goal: Goal, timeout: Option<Duration>) -> Vec<Ou
             keep
         });
     }
-    let waited = timeout.unwrap_or_default();
-    targets
-        .iter()
-        .zip(outcomes)
-        .map(|(t, o)| {
-            o.unwrap_or_else(|| {
-                let now = match report::inspect(&t.dir) {
-                    Ok(v) => report::line(&v, SystemTime::now()),
-                    Err(u) => format!("{}: {}", u.dir, u.problem),
-                };
-                Outcome::TimedOut(format!(
-                    "timed out after {} s waiting for {goal}; now {now}",
-                    waited.as_secs_f64()
-                ))
-            })
-        })
-        .collect()
+    outcomes
 }
 
 #[cfg(test)]
