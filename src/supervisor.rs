@@ -623,7 +623,13 @@ impl Supervisor {
             None => self.dispatch(Event::Letter(Letter::Up)),
         }
         self.publish();
-        let failure = self.child.as_ref().and_then(Child::failure);
+        // "Text file busy" passes (a file still open for writing somewhere, as a
+        // deploy that just copied it): retried on the throttle like a later failure.
+        let failure = self
+            .child
+            .as_ref()
+            .and_then(Child::failure)
+            .filter(|f| f.errno != libc::ETXTBSY);
         if let Some(f) = failure {
             let message = format!("cannot start {}: {f}", self.spec.path().display());
             self.log.fatal(&message);
