@@ -43,8 +43,9 @@ pub enum Kind {
     GaveUp {
         /// The limit passed.
         because: Limit,
-        /// Whether supervise exits (else it retries after the cool-down).
-        exiting: bool,
+        /// What supervise does next: exits, retries after the cool-down, or keeps the
+        /// service down until asked.
+        then: crate::config::GiveUp,
         /// The cool-down before the retry.
         cool_down: Duration,
     },
@@ -113,11 +114,13 @@ pub fn body(ctx: &Context, a: &Alarm, limits: (u32, u32, Duration), stderr_tail:
         }
         Kind::GaveUp {
             because,
-            exiting,
+            then,
             cool_down,
         } => {
             let which = because.key();
-            if exiting {
+            if then == crate::config::GiveUp::Down {
+                format!("past {which}: supervise keeps it down until it is started again (svc -u)")
+            } else if then == crate::config::GiveUp::Exit {
                 format!(
                     "past {which}: supervise stopped restarting it and exited; start it again by hand"
                 )
@@ -451,12 +454,12 @@ impl Job {
             Kind::Exited => lines.push(("kind", "exited".into())),
             Kind::GaveUp {
                 because,
-                exiting,
+                then,
                 cool_down,
             } => {
                 lines.push(("kind", "gave-up".into()));
                 lines.push(("because", because.key().into()));
-                lines.push(("exiting", u8::from(exiting).to_string()));
+                lines.push(("then", then.name().into()));
                 lines.push(("cool_down", cool_down.as_secs().to_string()));
             }
         }
@@ -519,7 +522,8 @@ impl Job {
             "exited" => Kind::Exited,
             "gave-up" => Kind::GaveUp {
                 because: Limit::from_key(&get("because")?).ok_or("because is not a limit")?,
-                exiting: get("exiting")? == "1",
+                then: crate::config::GiveUp::from_name(&get("then")?)
+                    .ok_or("then is not exit, cool_down or down")?,
                 cool_down: secs("cool_down")?,
             },
             other => return Err(format!("kind {other:?} is unknown")),
@@ -676,7 +680,7 @@ mod tests {
         let gave_up = Alarm {
             kind: Kind::GaveUp {
                 because: Limit::Tries,
-                exiting: true,
+                then: crate::config::GiveUp::Exit,
                 cool_down: Duration::ZERO,
             },
             exits: 4,
@@ -768,7 +772,7 @@ mod tests {
             alarm: Alarm {
                 kind: Kind::GaveUp {
                     because: Limit::Cores,
-                    exiting: false,
+                    then: crate::config::GiveUp::CoolDown,
                     cool_down: Duration::from_secs(30),
                 },
                 span: Duration::new(3, 500),

@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::alarm::{self, Alarm};
-use crate::config::{GiveUp, Restart};
+use crate::config::{Backoff, GiveUp, Restart};
 use crate::control::Letter;
 use crate::exit::Exit;
 use crate::policy::{self, Fact, Limit, Limits, Tally, Verdict};
@@ -142,6 +142,8 @@ pub struct Timing {
     pub start_success: Duration,
     /// The longest backoff.
     pub backoff_max: Duration,
+    /// How the backoff grows.
+    pub backoff: Backoff,
     /// A burst of changes must be quiet this long before the restart.
     pub debounce: Duration,
 }
@@ -157,6 +159,7 @@ impl Default for Timing {
             stop_timeout: Duration::from_secs(10),
             start_success: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            backoff: Backoff::Double,
             debounce: Duration::from_millis(300),
         }
     }
@@ -204,6 +207,12 @@ pub struct Policy {
     pub stop_signal: Signal,
     /// Plain signal letters, `p` and `c` go to the whole process group.
     pub signal_group: bool,
+    /// A stop signals the whole group (else the main process).
+    pub stop_group: bool,
+    /// The KILL of a stop that timed out goes to the whole group.
+    pub kill_group: bool,
+    /// Give up after this many failed starts in a row.
+    pub start_retries: Option<u32>,
 }
 
 impl Default for Policy {
@@ -217,6 +226,9 @@ impl Default for Policy {
             success: ExitCodes::of(&[0]),
             stop_signal: Signal::SIGTERM,
             signal_group: false,
+            stop_group: true,
+            kill_group: true,
+            start_retries: None,
         }
     }
 }
@@ -258,6 +270,10 @@ pub struct Machine {
     gave_up: Option<GaveUp>,
     /// The current backoff; zero when the last run lasted.
     backoff: Duration,
+    /// Failed starts in a row (runs shorter than `start_success`).
+    failed_starts: u32,
+    /// The last exit was asked for (a stop, `x`, an operator's signal).
+    last_exit_asked: bool,
     /// A burst of changes is under way: its first and latest event.
     pending_change: Option<(Instant, Instant)>,
     /// The group of the last main process that exited on its own, sent the stop
@@ -290,6 +306,8 @@ impl Machine {
             script_count: None,
             gave_up: None,
             backoff: Duration::ZERO,
+            failed_starts: 0,
+            last_exit_asked: false,
             pending_change: None,
             leftovers: None,
             restart_after_stop: false,
@@ -330,6 +348,17 @@ impl Machine {
     }
 
     /// Whether `x` (or SIGTERM) asked supervise to exit once the service is down.
+    /// Whether the last exit was asked for (a stop, `x`, an operator's signal), as
+    /// supervisord tells STOPPED from EXITED.
+    pub fn last_exit_asked(&self) -> bool {
+        self.last_exit_asked
+    }
+
+    /// Failed starts in a row.
+    pub fn failed_starts(&self) -> u32 {
+        self.failed_starts
+    }
+
     pub fn exiting(&self) -> bool {
         self.exit_when_down
     }
@@ -452,7 +481,15 @@ impl Machine {
     fn set_want(&mut self, want: Want, now: Instant, out: &mut Vec<Effect>) {
         self.want = want;
         match self.phase {
-            Phase::Down => self.schedule_start(now, out),
+            Phase::Down => {
+                // After a give-up that kept it down, asking for it starts afresh.
+                if self.gave_up.take().is_some() {
+                    self.tally.clear();
+                    self.failed_starts = 0;
+                    self.backoff = Duration::ZERO;
+                }
+                self.schedule_start(now, out)
+            }
             Phase::Waiting {
                 why: Wait::CoolDown,
                 ..
@@ -500,8 +537,13 @@ impl Machine {
     /// The stop signal, then CONT, to the whole group: nothing the service started
     /// outlives it.
     fn send_stop(&mut self, pid: Pid, out: &mut Vec<Effect>) {
-        out.push(Effect::Signal(Target::Group(pid), self.policy.stop_signal));
-        out.push(Effect::Signal(Target::Group(pid), Signal::SIGCONT));
+        let target = if self.policy.stop_group {
+            Target::Group(pid)
+        } else {
+            Target::Process(pid)
+        };
+        out.push(Effect::Signal(target, self.policy.stop_signal));
+        out.push(Effect::Signal(target, Signal::SIGCONT));
         self.paused = false;
     }
 
@@ -573,19 +615,25 @@ impl Machine {
         }
     }
 
-    /// After an exit nobody asked for: a run shorter than `start_success` doubles the
-    /// backoff (1 s first, `backoff_max` at most); a longer one resets it.
+    /// After an exit nobody asked for: a run shorter than `start_success` is a failed
+    /// start, and grows the backoff (1 s first, then doubled or one more second,
+    /// `backoff_max` at most); a longer one resets both.
     fn update_backoff(&mut self, now: Instant) {
         let ran = self
             .last_start
             .map_or(Duration::MAX, |t| now.saturating_duration_since(t));
-        self.backoff = if ran >= self.timing.start_success {
-            Duration::ZERO
-        } else if self.backoff.is_zero() {
-            Duration::from_secs(1).min(self.timing.backoff_max)
-        } else {
-            (self.backoff * 2).min(self.timing.backoff_max)
+        if ran >= self.timing.start_success {
+            self.failed_starts = 0;
+            self.backoff = Duration::ZERO;
+            return;
+        }
+        self.failed_starts = self.failed_starts.saturating_add(1);
+        let next = match (self.timing.backoff, self.backoff.is_zero()) {
+            (_, true) => Duration::from_secs(1),
+            (Backoff::Double, false) => self.backoff.saturating_mul(2),
+            (Backoff::Linear, false) => self.backoff.saturating_add(Duration::from_secs(1)),
         };
+        self.backoff = next.min(self.timing.backoff_max);
     }
 
     fn on_spawned(&mut self, pid: Pid, now: Instant) {
@@ -614,6 +662,7 @@ impl Machine {
         let stopping = matches!(self.phase, Phase::Stopping { .. });
         let asked = stopping || self.expect_exit_until.is_some_and(|t| now <= t);
         self.last_exit = Some(how);
+        self.last_exit_asked = asked;
         self.paused = false;
         self.phase = Phase::Down;
         self.clean_up_group(pid, stopping, now, out);
@@ -741,6 +790,16 @@ impl Machine {
             // window) count toward nothing: no alarm, no limit, no give-up.
             return self.schedule_start_after(self.backoff, now, out);
         }
+        if let Some(retries) = self.policy.start_retries {
+            if self.failed_starts > retries {
+                let gave = GaveUp {
+                    exits: self.failed_starts as usize + 1,
+                    span: self.tally.span(),
+                    because: Limit::Retries,
+                };
+                return self.give_up(gave, how, now, out);
+            }
+        }
         let fact = Fact {
             at: now,
             core: how.core_dumped(),
@@ -753,30 +812,40 @@ impl Machine {
                 self.schedule_start_after(self.backoff, now, out);
             }
             Verdict::GiveUp { exits, because, .. } => {
-                let exiting = self.policy.give_up == GiveUp::Exit;
-                self.gave_up = Some(GaveUp {
+                let gave = GaveUp {
                     exits,
                     span: self.tally.span(),
                     because,
-                });
-                if self.alarms {
-                    let kind = alarm::Kind::GaveUp {
-                        because,
-                        exiting,
-                        cool_down: self.policy.cool_down,
-                    };
-                    out.push(Effect::Alarm(self.alarm(kind, how)));
-                }
-                if exiting {
-                    self.exit_when_down = true;
-                    self.exit_code = EXIT_GAVE_UP;
-                } else {
-                    self.phase = Phase::Waiting {
-                        at: now + self.policy.cool_down,
-                        why: Wait::CoolDown,
-                    };
-                }
+                };
+                self.give_up(gave, how, now, out);
             }
+        }
+    }
+
+    /// Past a limit: the last alarm, then as `give_up` says: exit once down, keep
+    /// down for the cool-down, or keep down until asked.
+    fn give_up(&mut self, gave: GaveUp, how: Exit, now: Instant, out: &mut Vec<Effect>) {
+        self.gave_up = Some(gave);
+        if self.alarms {
+            let kind = alarm::Kind::GaveUp {
+                because: gave.because,
+                then: self.policy.give_up,
+                cool_down: self.policy.cool_down,
+            };
+            out.push(Effect::Alarm(self.alarm(kind, how)));
+        }
+        match self.policy.give_up {
+            GiveUp::Exit => {
+                self.exit_when_down = true;
+                self.exit_code = EXIT_GAVE_UP;
+            }
+            GiveUp::CoolDown => {
+                self.phase = Phase::Waiting {
+                    at: now + self.policy.cool_down,
+                    why: Wait::CoolDown,
+                };
+            }
+            GiveUp::Down => self.want = Want::Down,
         }
     }
 
@@ -817,7 +886,12 @@ impl Machine {
                 pid,
                 kill_at: Some(t),
             } if t <= now => {
-                out.push(Effect::Signal(Target::Group(pid), Signal::SIGKILL));
+                let target = if self.policy.kill_group {
+                    Target::Group(pid)
+                } else {
+                    Target::Process(pid)
+                };
+                out.push(Effect::Signal(target, Signal::SIGKILL));
                 self.phase = Phase::Stopping { pid, kill_at: None };
             }
             Phase::Down | Phase::Waiting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {}
@@ -1301,7 +1375,7 @@ mod tests {
             alarms(&out),
             vec![alarm::Kind::GaveUp {
                 because: Limit::Tries,
-                exiting: true,
+                then: GiveUp::Exit,
                 cool_down: Duration::from_secs(600)
             }]
         );
@@ -1420,6 +1494,77 @@ mod tests {
         step(&mut m, Event::Letter(Letter::Down), t0 + 30 * SEC);
         let out = step(&mut m, Event::Exited(pid(30), Exit::Code(0)), t0 + 30 * SEC);
         assert!(alarms(&out).is_empty());
+    }
+
+    /// supervisord's rules: a start is failed if it ends before `start_success`; the
+    /// waits grow 1, 2, 3 s; past `start_retries` failed starts in a row it gives up
+    /// and keeps the service down until `u`.
+    #[test]
+    fn start_retries_with_linear_backoff_then_down_until_asked() {
+        let t0 = Instant::now();
+        let timing = Timing {
+            start_success: SEC,
+            backoff: Backoff::Linear,
+            ..Timing::default()
+        };
+        let policy = Policy {
+            start_retries: Some(3),
+            give_up: GiveUp::Down,
+            restart: Restart::OnFailure,
+            ..Policy::default()
+        };
+        let mut m = started(timing, policy, t0);
+        let mut at = t0 + SEC / 10;
+        let mut waits = Vec::new();
+        for n in 0..4 {
+            let running = m.pid().unwrap();
+            let out = step(&mut m, Event::Exited(running, Exit::Code(1)), at);
+            match m.phase() {
+                Phase::Waiting {
+                    at: due,
+                    why: Wait::Backoff,
+                } => {
+                    waits.push((due - at).as_secs());
+                    step(&mut m, Event::Timer, due);
+                    step(&mut m, Event::Spawned(pid(20 + n)), due);
+                    at = due + SEC / 10;
+                }
+                other => {
+                    assert_eq!(n, 3, "gave up early: {other:?}");
+                    assert_eq!(other, Phase::Down);
+                    assert_eq!(m.want(), Want::Down);
+                    assert!(!out.contains(&Effect::Exit));
+                    let g = m.gave_up().expect("gave up");
+                    assert_eq!(g.because, Limit::Retries);
+                }
+            }
+        }
+        assert_eq!(waits, vec![1, 2, 3]);
+        // `u` starts it afresh.
+        let out = step(&mut m, Event::Letter(Letter::Up), at + 10 * SEC);
+        assert!(out.contains(&Effect::Spawn));
+        assert!(m.gave_up().is_none());
+        // A run that lasts resets the count.
+        step(&mut m, Event::Spawned(pid(40)), at + 10 * SEC);
+        let out = step(&mut m, Event::Exited(pid(40), Exit::Code(1)), at + 20 * SEC);
+        assert_eq!(m.failed_starts(), 0, "{out:?}");
+    }
+
+    #[test]
+    fn stops_and_kills_go_to_the_process_alone_when_asked() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            stop_group: false,
+            kill_group: false,
+            ..Policy::default()
+        };
+        let mut m = started(legacy(), policy, t0);
+        let out = step(&mut m, Event::Letter(Letter::Down), t0 + SEC);
+        assert!(out.contains(&Effect::Signal(Target::Process(pid(10)), Signal::SIGTERM)));
+        let out = step(&mut m, Event::Timer, t0 + 12 * SEC);
+        assert!(out.contains(&Effect::Signal(Target::Process(pid(10)), Signal::SIGKILL)));
+        let out = step(&mut m, Event::Exited(pid(10), KILLED), t0 + 12 * SEC);
+        assert!(m.last_exit_asked(), "{out:?}");
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub enum Limit {
     Tries,
     /// `max_tries_if_coredumped`.
     Cores,
+    /// `start_retries`: failed starts in a row.
+    Retries,
 }
 
 impl Limit {
@@ -125,6 +127,7 @@ impl Limit {
         match self {
             Limit::Tries => "max_tries",
             Limit::Cores => "max_tries_if_coredumped",
+            Limit::Retries => "start_retries",
         }
     }
 
@@ -133,6 +136,7 @@ impl Limit {
         match key {
             "max_tries" => Some(Limit::Tries),
             "max_tries_if_coredumped" => Some(Limit::Cores),
+            "start_retries" => Some(Limit::Retries),
             _ => None,
         }
     }

@@ -358,6 +358,7 @@ fn settings(
         stop_timeout: cfg.stop_timeout,
         start_success: cfg.start_success,
         backoff_max: cfg.backoff_max,
+        backoff: cfg.backoff,
         debounce: cfg.watch_debounce,
     };
     let policy = Policy {
@@ -373,6 +374,9 @@ fn settings(
         success: ExitCodes::of(&cfg.success_exit_codes),
         stop_signal: Signal::try_from(cfg.stop_signal).unwrap_or(Signal::SIGTERM),
         signal_group: cfg.signal_group,
+        stop_group: cfg.stop_group,
+        kill_group: cfg.kill_group,
+        start_retries: cfg.start_retries,
     };
     (timing, policy)
 }

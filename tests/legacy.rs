@@ -276,7 +276,11 @@ fn item_5_the_legacy_log_lines() {
     let log = sup.log();
     let two_spaces = |text: &str| {
         log.lines().any(|l| {
-            l.starts_with("[NOTICE] ") && l.len() > 30 && &l[28..30] == "  " && &l[30..31] != " " && l.ends_with(text)
+            l.starts_with("[NOTICE] ")
+                && l.len() > 30
+                && &l[28..30] == "  "
+                && &l[30..31] != " "
+                && l.ends_with(text)
         })
     };
     for text in [

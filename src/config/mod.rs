@@ -42,6 +42,36 @@ pub enum GiveUp {
     /// Send the final alarm, keep the service down for `give_up_cool_down`, then try
     /// again with a fresh window.
     CoolDown,
+    /// Send the final alarm and keep the service down until `u` (supervisord's FATAL:
+    /// supervise stays, to be asked).
+    Down,
+}
+
+impl GiveUp {
+    /// The word in the config and the alarm job.
+    pub fn name(self) -> &'static str {
+        match self {
+            GiveUp::Exit => "exit",
+            GiveUp::CoolDown => "cool_down",
+            GiveUp::Down => "down",
+        }
+    }
+
+    /// The inverse of [`GiveUp::name`].
+    pub fn from_name(s: &str) -> Option<GiveUp> {
+        [GiveUp::Exit, GiveUp::CoolDown, GiveUp::Down]
+            .into_iter()
+            .find(|g| g.name() == s)
+    }
+}
+
+/// How the wait between failed starts grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// 1, 2, 4, 8 ... seconds.
+    Double,
+    /// 1, 2, 3, 4 ... seconds (supervisord's).
+    Linear,
 }
 
 /// When to restart a service that exited on its own.
@@ -106,6 +136,16 @@ pub struct Config {
     pub give_up: GiveUp,
     /// How long a gave-up service stays down in [`GiveUp::CoolDown`].
     pub give_up_cool_down: Duration,
+    /// Give up after this many failed starts in a row (runs shorter than
+    /// `start_success`), whatever the windows say; `None`: never.
+    pub start_retries: Option<u32>,
+    /// How the wait between failed starts grows.
+    pub backoff: Backoff,
+    /// The stop signal goes to the service's whole process group (else to its main
+    /// process only).
+    pub stop_group: bool,
+    /// The KILL after `stop_timeout` goes to the whole group (else to the main process).
+    pub kill_group: bool,
     /// The signal that asks the service to stop (`d`, `x`, SIGTERM to supervise).
     pub stop_signal: i32,
     /// How long a stopping service has before KILL.
@@ -171,6 +211,10 @@ impl Default for Config {
             alarm_timeout: Duration::from_secs(30),
             give_up: GiveUp::Exit,
             give_up_cool_down: Duration::from_secs(600),
+            start_retries: None,
+            backoff: Backoff::Double,
+            stop_group: true,
+            kill_group: true,
             stop_signal: libc::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             signal_group: false,
@@ -214,6 +258,10 @@ pub const KEYS: &[&str] = &[
     "alarm_timeout",
     "give_up",
     "give_up_cool_down",
+    "start_retries",
+    "backoff",
+    "stop_group",
+    "kill_group",
     "stop_signal",
     "stop_timeout",
     "signal_group",
@@ -505,17 +553,28 @@ impl Config {
                     }
                 }
                 "give_up" => {
-                    c.give_up = match e.value.as_str() {
-                        "exit" => GiveUp::Exit,
-                        "cool_down" => GiveUp::CoolDown,
+                    c.give_up = GiveUp::from_name(&e.value).ok_or_else(|| {
+                        err(
+                            e.line,
+                            format!("give_up: {:?} is not exit, cool_down or down", e.value),
+                        )
+                    })?;
+                }
+                "start_retries" => c.start_retries = Some(count(e)?),
+                "backoff" => {
+                    c.backoff = match e.value.as_str() {
+                        "double" => Backoff::Double,
+                        "linear" => Backoff::Linear,
                         other => {
                             return Err(err(
                                 e.line,
-                                format!("give_up: {other:?} is neither exit nor cool_down"),
+                                format!("backoff: {other:?} is neither double nor linear"),
                             ));
                         }
                     }
                 }
+                "stop_group" => c.stop_group = boolean(e)?,
+                "kill_group" => c.kill_group = boolean(e)?,
                 "give_up_cool_down" => c.give_up_cool_down = seconds(e)?,
                 "stop_signal" => {
                     c.stop_signal = parse_signal(&e.value).ok_or_else(|| {
@@ -1043,7 +1102,7 @@ mod tests {
         assert!(
             bad("[global]\ngive_up : sulk\n")
                 .message
-                .contains("neither exit nor cool_down")
+                .contains("not exit, cool_down or down")
         );
         let (c, warnings) = Config::from_entries(&select(
             &sections("[global]\nalarm_gsm : 1 2 3 4 5 6 7 8 9 10 11\n"),
@@ -1104,6 +1163,8 @@ mod tests {
                     "alarm_mail" | "alarm_from" => "a@b",
                     "alarm_smtp" => "smtp://h",
                     "give_up" => "exit",
+                    "backoff" => "linear",
+                    "stop_group" | "kill_group" => "no",
                     "alarm_gsm" => "1",
                     "alarm_smtp_ca" | "alarm_sendmail" | "alarm_gsm_command" | "user" | "group"
                     | "directory" | "env_unset" | "watch" | "watch_exclude" => "/x",
