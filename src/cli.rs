@@ -46,6 +46,8 @@ supervises in the background, unless -n is given.
                  stay attached: do not daemonize (systemd, containers, tests)
   --watch PATH   restart the service when PATH changes (a directory: anything
                  under it); repeatable, adds to the config's watch key
+  --down         start with the service wanted down (as daemontools' down file):
+                 supervise runs and answers, the service waits for u
   --subreaper    reap every orphaned descendant (PR_SET_CHILD_SUBREAPER), stay in
                  the foreground, and exit with the service's exit code once asked
                  to stop (128 + signal if a signal ended it); implied as PID 1
@@ -111,6 +113,8 @@ pub struct Options {
     /// `--subreaper`: adopt and reap orphaned descendants, exit with the service's
     /// code (implied when supervise runs as PID 1).
     pub subreaper: bool,
+    /// `--down`: start with the service wanted down.
+    pub down: bool,
 }
 
 /// What the command line asks for.
@@ -159,6 +163,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut foreground = false;
     let mut watch = Vec::new();
     let mut subreaper = false;
+    let mut down = false;
     let mut u_dir = false;
     let mut positional = Vec::new();
     while let Some(arg) = p.next()? {
@@ -189,6 +194,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Short('n') | Long("foreground") => foreground = true,
             Long("watch") => watch.push(PathBuf::from(p.value()?)),
             Long("subreaper") => subreaper = true,
+            Long("down") => down = true,
             Short('v') | Long("version") => return Ok(Cli::Version),
             Short('h') | Long("help") => return Ok(Cli::Help),
             Value(first) if u_dir => {
@@ -235,6 +241,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         foreground,
         watch,
         subreaper,
+        down,
     }))
 }
 
@@ -341,6 +348,7 @@ mod tests {
         assert_eq!(o.time_limit, Some(30));
         assert!(run(&["--foreground", "-p", "d", "-f", "x"]).foreground);
         assert!(run(&["--subreaper", "-p", "d", "-f", "x"]).subreaper);
+        assert!(run(&["--down", "-p", "d", "-f", "x"]).down);
         let o = run(&["--watch", "conf", "--watch=content/", "-p", "d", "-f", "x"]);
         assert_eq!(
             o.watch,

@@ -89,6 +89,9 @@ pub struct LastExit {
     pub how: Exit,
     /// When supervise reaped it.
     pub at: SystemTime,
+    /// It was asked for (a stop, `x`, an operator's signal): supervisord's STOPPED
+    /// rather than EXITED.
+    pub asked: bool,
 }
 
 /// Everything in the file.
@@ -233,6 +236,9 @@ pub fn encode(r: &Record) -> String {
             writeln!(s, "last_exit_signal={}", num(e.how.signal()))?;
             writeln!(s, "last_core={}", u8::from(e.how.core_dumped()))?;
             writeln!(s, "last_exit_time={}", format_time(e.at))?;
+            if e.asked {
+                writeln!(s, "last_exit_asked=1")?;
+            }
         }
         if let Some(n) = r.window_exits {
             writeln!(s, "window_exits={n}")?;
@@ -333,7 +339,8 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
                 Exit::Code(parse(l, "last_exit_code", code, |v| v.parse().ok())?)
             };
             let at = time("last_exit_time")?.unwrap_or(UNIX_EPOCH);
-            Some(LastExit { how, at })
+            let asked = get("last_exit_asked").is_some_and(|(_, v)| v == "1");
+            Some(LastExit { how, at, asked })
         }
     };
     Ok(Record {
@@ -398,6 +405,7 @@ mod tests {
                     core: true,
                 },
                 at: UNIX_EPOCH + Duration::new(1_795_255_200, 5),
+                asked: false,
             }),
             window_exits: Some(2),
             gave_up: Some("gave up after 3 restarts in 2 seconds (max_tries)".into()),
@@ -423,6 +431,7 @@ mod tests {
             last_exit: Some(LastExit {
                 how: Exit::Code(3),
                 at: UNIX_EPOCH,
+                asked: true,
             }),
             ..r.clone()
         };
@@ -431,6 +440,7 @@ mod tests {
             last_exit: Some(LastExit {
                 how: Exit::Unknown,
                 at: UNIX_EPOCH,
+                asked: false,
             }),
             ..r.clone()
         };

@@ -421,6 +421,8 @@ pub struct Supervisor {
     noise: control::Noise,
     /// Subreaper (or PID 1): exit with the service's code.
     subreaper: bool,
+    /// `--down`: the service waits for `u`.
+    start_down: bool,
     /// `--watch` paths from the command line (the config adds its own).
     cli_watch: Vec<std::path::PathBuf>,
     /// The watcher, when something is watched.
@@ -567,6 +569,7 @@ impl Supervisor {
             output: Output::new(output_settings(&loaded.config)),
             noise: control::Noise::default(),
             subreaper: opts.subreaper,
+            start_down: opts.down,
             watch,
             orphan,
             adopted_fd: None,
@@ -624,6 +627,7 @@ impl Supervisor {
                 self.publish();
                 return Ok(());
             }
+            None if self.start_down => self.dispatch(Event::Letter(Letter::Down)),
             None => self.dispatch(Event::Letter(Letter::Up)),
         }
         self.publish();
@@ -877,12 +881,14 @@ impl Supervisor {
     /// Records an exit of the service and hands it to the machine; a restart that
     /// follows (now or after a wait) is announced as the legacy tool announced it.
     fn service_exited(&mut self, pid: Pid, how: Exit) {
-        self.last_exit = Some(LastExit {
-            how,
-            at: SystemTime::now(),
-        });
+        let at = SystemTime::now();
         self.restart_due = true;
         self.dispatch(Event::Exited(pid, how));
+        self.last_exit = Some(LastExit {
+            how,
+            at,
+            asked: self.machine.last_exit_asked(),
+        });
         if !matches!(self.machine.phase(), Phase::Waiting { .. }) {
             // Restarted already (the flag was used), or not to be restarted.
             self.restart_due = false;

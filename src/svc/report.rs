@@ -539,6 +539,7 @@ mod tests {
                     core: false,
                 },
                 at: t(999),
+                asked: false,
             }),
             next_start: None,
             orphan: None,
@@ -566,6 +567,7 @@ mod tests {
             last_exit: Some(LastExit {
                 how: Exit::Code(1),
                 at: t(4588),
+                asked: false,
             }),
             next_start: Some(t(4600) + Duration::from_millis(400)),
             starts: Some(1),
