@@ -27,8 +27,42 @@ use nix::fcntl::OFlag;
 use crate::log::Log;
 use crate::statusdir::Dir;
 
+/// Where one of the service's output streams goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Sink {
+    /// Its file in the status directory, `__stdout` or `__stderr` (the default;
+    /// supervisord's `AUTO`).
+    #[default]
+    Status,
+    /// A file elsewhere, as the config names it (supervisord's `stdout_logfile`).
+    Path(std::path::PathBuf),
+    /// Nowhere (`NONE`).
+    Null,
+    /// Supervise's own standard output (1) or error (2): `/dev/stdout`, as
+    /// containers want, with no seek anywhere.
+    Inherit(i32),
+}
+
+impl Sink {
+    /// Reads `stdout_file`'s value.
+    pub fn parse(v: &str) -> Sink {
+        match v {
+            "" | "AUTO" => Sink::Status,
+            "NONE" => Sink::Null,
+            "/dev/stdout" => Sink::Inherit(1),
+            "/dev/stderr" => Sink::Inherit(2),
+            p => Sink::Path(p.into()),
+        }
+    }
+
+    /// Whether it is a file that can be rotated.
+    fn rotates(&self) -> bool {
+        matches!(self, Sink::Status | Sink::Path(_))
+    }
+}
+
 /// How output is handled, from the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Rotate past this size (0: never).
     pub max_size: u64,
@@ -40,6 +74,12 @@ pub struct Settings {
     pub stderr_to_stdout: bool,
     /// The mode of the output files (`log_mode`).
     pub mode: u32,
+    /// Where stdout goes.
+    pub stdout: Sink,
+    /// Where stderr goes.
+    pub stderr: Sink,
+    /// Text put before every line (`log_prefix`).
+    pub prefix: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +90,9 @@ impl Default for Settings {
             timestamps: false,
             stderr_to_stdout: false,
             mode: 0o600,
+            stdout: Sink::Status,
+            stderr: Sink::Status,
+            prefix: None,
         }
     }
 }
@@ -57,7 +100,12 @@ impl Default for Settings {
 impl Settings {
     /// Whether output must pass through supervise.
     pub fn piped(&self) -> bool {
-        self.max_size > 0 || self.timestamps
+        self.max_size > 0 || self.timestamps || self.prefix.is_some()
+    }
+
+    /// Whether lines must be seen one by one (stamped or prefixed).
+    fn by_line(&self) -> bool {
+        self.timestamps || self.prefix.is_some()
     }
 }
 
@@ -84,8 +132,13 @@ pub fn timestamp(t: std::time::SystemTime) -> String {
 /// One piped stream: its pipe and its file.
 #[derive(Debug)]
 pub struct Stream {
-    /// `__stdout` or `__stderr`.
-    name: &'static str,
+    /// The file's name in its directory (`__stdout`, `__stderr`, or the configured
+    /// file's), for messages and rotation.
+    name: String,
+    /// Where it goes.
+    sink: Sink,
+    /// The directory of a configured file ([`Sink::Path`]), once opened.
+    place: Option<Dir>,
     read: File,
     write: OwnedFd,
     file: Option<File>,
@@ -99,13 +152,22 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn new(name: &'static str) -> io::Result<Stream> {
+    fn new(status_name: &'static str, sink: Sink) -> io::Result<Stream> {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         // SAFETY: F_SETPIPE_SZ on our own pipe; failure (a lower system maximum) is fine.
         unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
         nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        let name = match &sink {
+            Sink::Path(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            _ => status_name.to_owned(),
+        };
         Ok(Stream {
             name,
+            sink,
+            place: None,
             read: File::from(r),
             write: w,
             file: None,
@@ -162,29 +224,23 @@ impl Output {
     pub fn for_child(&mut self, dir: &Dir, log: &Log) -> io::Result<ChildFds<'_>> {
         use crate::statusdir::names::{STDERR, STDOUT};
         let mode = self.settings.mode;
-        let open = |name: &str| {
-            dir.open_write(name, true, mode).map_err(|e| {
-                let kind = io::Error::from(e.errno().unwrap_or(nix::errno::Errno::EINVAL)).kind();
-                io::Error::new(kind, format!("{name} {e}"))
-            })
-        };
         if !self.settings.piped() {
-            let out = open(STDOUT)?;
+            let out = open_sink(&self.settings.stdout, STDOUT, dir, true, mode)?.0;
             let err = if self.settings.stderr_to_stdout {
                 out.try_clone()?
             } else {
-                open(STDERR)?
+                open_sink(&self.settings.stderr, STDERR, dir, true, mode)?.0
             };
             return Ok(ChildFds::Files(out, err));
         }
         let wanted = if self.settings.stderr_to_stdout { 1 } else { 2 };
         while self.streams.len() < wanted {
-            let name = if self.streams.is_empty() {
-                STDOUT
+            let (name, sink) = if self.streams.is_empty() {
+                (STDOUT, self.settings.stdout.clone())
             } else {
-                STDERR
+                (STDERR, self.settings.stderr.clone())
             };
-            let mut s = Stream::new(name).map_err(|e| {
+            let mut s = Stream::new(name, sink).map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot create the pipe for {name}: {e}"))
             })?;
             reopen(&mut s, dir, mode, log);
@@ -202,20 +258,20 @@ impl Output {
     /// Moves what is waiting in stream `i` into its file, up to
     /// [`CHUNKS_PER_TURN`] chunks; returns whether more may be waiting.
     pub fn drain(&mut self, i: usize, dir: &Dir, log: &Log) -> bool {
-        let settings = self.settings;
+        let settings = &self.settings;
         let Some(s) = self.streams.get_mut(i) else {
             return false;
         };
         let mut buf = Vec::new();
         for _ in 0..CHUNKS_PER_TURN {
-            let moved = if settings.timestamps
+            let moved = if settings.by_line()
                 || s.rotate_pending
                 || s.dropped.is_some()
                 || s.file.is_none()
             {
-                copy_chunk(s, &settings, &mut buf, dir, log)
+                copy_chunk(s, settings, &mut buf, dir, log)
             } else {
-                splice_chunk(s, &settings, &mut buf, dir, log)
+                splice_chunk(s, settings, &mut buf, dir, log)
             };
             if !moved {
                 return false;
@@ -237,20 +293,62 @@ impl Output {
     }
 }
 
+/// Opens where a stream goes: its file in the status directory, a configured file
+/// (the directory it is in, too, for rotation), `/dev/null`, or a copy of
+/// supervise's own stdout or stderr.
+fn open_sink(
+    sink: &Sink,
+    status_name: &str,
+    dir: &Dir,
+    append: bool,
+    mode: u32,
+) -> io::Result<(File, Option<Dir>)> {
+    let named = |name: &str, e: crate::statusdir::FileError| {
+        let kind = io::Error::from(e.errno().unwrap_or(nix::errno::Errno::EINVAL)).kind();
+        io::Error::new(kind, format!("{name} {e}"))
+    };
+    match sink {
+        Sink::Status => Ok((
+            dir.open_write(status_name, append, mode)
+                .map_err(|e| named(status_name, e))?,
+            None,
+        )),
+        Sink::Path(p) => {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let place = Dir::open(parent.unwrap_or(std::path::Path::new(".")))?;
+            let name = p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let f = place
+                .open_write(&name, append, mode)
+                .map_err(|e| named(&p.display().to_string(), e))?;
+            Ok((f, Some(place)))
+        }
+        Sink::Null => Ok((
+            std::fs::OpenOptions::new().write(true).open("/dev/null")?,
+            None,
+        )),
+        Sink::Inherit(fd) => {
+            // SAFETY: 1 and 2 are open for the whole life of the process.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(*fd) };
+            Ok((File::from(borrowed.try_clone_to_owned()?), None))
+        }
+    }
+}
+
 /// Opens the stream's file for writing at its end (without O_APPEND: splice refuses
 /// it, and supervise is the file's only writer).
 fn reopen(s: &mut Stream, dir: &Dir, mode: u32, log: &Log) {
-    let opened = dir
-        .open_write(s.name, false, mode)
-        .map_err(io::Error::from)
-        .and_then(|mut f| {
-            let end = f.seek(SeekFrom::End(0))?;
-            Ok((f, end))
-        });
+    let opened = open_sink(&s.sink, &s.name, dir, false, mode).and_then(|(mut f, place)| {
+        // A pipe or a terminal has no end to seek to.
+        let end = f.seek(SeekFrom::End(0)).unwrap_or(0);
+        Ok((f, end, place))
+    });
     match opened {
-        Ok((f, end)) => {
+        Ok((f, end, place)) => {
             s.file = Some(f);
             s.size = end;
+            s.place = place;
         }
         Err(e) => {
             if s.dropped.is_none() {
@@ -335,8 +433,15 @@ fn copy_chunk(
         Err(_) => return false,
     };
     let data = &buf[..n];
-    let data = if settings.timestamps {
-        stamp(data, &mut s.at_line_start)
+    let data = if settings.by_line() {
+        let mut head = String::new();
+        if settings.timestamps {
+            head.push_str(&timestamp(std::time::SystemTime::now()));
+        }
+        if let Some(p) = &settings.prefix {
+            head.push_str(p);
+        }
+        stamp(data, &mut s.at_line_start, &head)
     } else {
         data.to_vec()
     };
@@ -344,13 +449,12 @@ fn copy_chunk(
     true
 }
 
-/// Prefixes every line start with the time.
-fn stamp(data: &[u8], at_line_start: &mut bool) -> Vec<u8> {
-    let ts = timestamp(std::time::SystemTime::now());
+/// Puts `head` (the time, a prefix) before every line start.
+fn stamp(data: &[u8], at_line_start: &mut bool, head: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 64);
     for &b in data {
         if *at_line_start {
-            out.extend_from_slice(ts.as_bytes());
+            out.extend_from_slice(head.as_bytes());
         }
         out.push(b);
         *at_line_start = b == b'\n';
@@ -363,6 +467,7 @@ fn write_rotating(s: &mut Stream, settings: &Settings, data: &[u8], dir: &Dir, l
     let mut rest = data;
     while !rest.is_empty() {
         let past = settings.max_size > 0
+            && s.sink.rotates()
             && (s.rotate_pending || s.size + rest.len() as u64 > settings.max_size);
         if !past {
             write_or_drop(s, rest, log);
@@ -444,17 +549,20 @@ fn rotate(s: &mut Stream, settings: &Settings, dir: &Dir, log: &Log) {
         s.size = 0;
         return;
     }
-    let _ = dir.unlink(&format!("{}.{backups}", s.name));
+    // A configured file rotates in its own directory.
+    let place = s.place.take();
+    let home = place.as_ref().unwrap_or(dir);
+    let _ = home.unlink(&format!("{}.{backups}", s.name));
     for i in (1..backups).rev() {
         let from = format!("{}.{i}", s.name);
         let to = format!("{}.{}", s.name, i + 1);
-        match dir.rename(&from, &to) {
+        match home.rename(&from, &to) {
             Ok(()) | Err(crate::statusdir::FileError::Missing) => {}
             Err(e) => log.warn(format_args!("cannot rename {from} to {to}: {e}")),
         }
     }
     let first = format!("{}.1", s.name);
-    if let Err(e) = dir.rename(s.name, &first) {
+    if let Err(e) = home.rename(&s.name, &first) {
         log.warn(format_args!("cannot rotate {}: {e}", s.name));
     }
     reopen(s, dir, settings.mode, log);
@@ -467,8 +575,9 @@ mod tests {
     #[test]
     fn stamps_every_line_start_across_chunks() {
         let mut start = true;
-        let a = stamp(b"one\ntw", &mut start);
-        let b = stamp(b"o\nthree\n", &mut start);
+        let ts = timestamp(std::time::SystemTime::now());
+        let a = stamp(b"one\ntw", &mut start, &ts);
+        let b = stamp(b"o\nthree\n", &mut start, &ts);
         let text = String::from_utf8(a).unwrap() + &String::from_utf8(b).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);

@@ -284,6 +284,9 @@ fn output_settings(cfg: &Config) -> output::Settings {
         timestamps: cfg.log_timestamps,
         stderr_to_stdout: cfg.stderr_to_stdout,
         mode: cfg.log_mode,
+        stdout: cfg.stdout_file.clone(),
+        stderr: cfg.stderr_file.clone(),
+        prefix: cfg.log_prefix.clone(),
     }
 }
 

@@ -513,3 +513,51 @@ fn a_service_that_never_stops_writing_does_not_hold_up_the_loop() {
     );
     assert!(!alive(pid));
 }
+
+#[test]
+fn output_to_a_named_file_nowhere_or_supervises_stdout_with_a_prefix() {
+    let sb = Sandbox::new();
+    let logs = sb.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    sb.config(&format!(
+        "[global]\nstdout_file : {}/app.log\nstderr_file : NONE\n",
+        logs.display()
+    ));
+    let sup = sb.start("app", "sh -c 'echo out; echo err >&2; exec sleep 1000'");
+    wait_until("the named file", || {
+        fs::read_to_string(logs.join("app.log")).is_ok_and(|t| t == "out\n")
+    });
+    assert_eq!(sup.stdout(), "", "not in __stdout");
+    drop(sup);
+    // supervisord's stdout_logfile=/dev/stdout, each line prefixed with the name.
+    sb.config("[global]\nstdout_file : /dev/stdout\nlog_prefix : app:\\s\nlog_max_size : 1k\n");
+    let mut child = sb
+        .command()
+        .args(["-n", "-p"])
+        .arg(sb.dir("pre"))
+        .args(["-f", "sh -c 'echo one; echo two; exec sleep 1000'"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let sup = Supervised {
+        dir: sb.dir("pre"),
+        process: Some(child),
+        daemon_pid: None,
+    };
+    sup.wait_pid();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while !String::from_utf8_lossy(&got).contains("app: two\n") {
+        let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+        assert!(
+            n > 0,
+            "supervise's stdout closed: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("app: one\n"));
+}

@@ -187,6 +187,12 @@ pub struct Config {
     pub log_timestamps: bool,
     /// The mode of `__stdout`, `__stderr` and supervise's two logs.
     pub log_mode: u32,
+    /// Where the service's stdout goes (default: `__stdout`).
+    pub stdout_file: crate::output::Sink,
+    /// Where its stderr goes (default: `__stderr`).
+    pub stderr_file: crate::output::Sink,
+    /// Text put before every line of output.
+    pub log_prefix: Option<String>,
     /// Paths whose changes restart the service.
     pub watch: Vec<PathBuf>,
     /// Glob patterns of paths a watch ignores.
@@ -236,6 +242,9 @@ impl Default for Config {
             stderr_to_stdout: false,
             log_timestamps: false,
             log_mode: 0o600,
+            stdout_file: crate::output::Sink::Status,
+            stderr_file: crate::output::Sink::Status,
+            log_prefix: None,
             watch: Vec::new(),
             watch_exclude: Vec::new(),
             watch_debounce: Duration::from_millis(300),
@@ -290,6 +299,9 @@ pub const KEYS: &[&str] = &[
     "stderr_to_stdout",
     "log_timestamps",
     "log_mode",
+    "stdout_file",
+    "stderr_file",
+    "log_prefix",
     "watch",
     "watch_exclude",
     "watch_debounce",
@@ -666,6 +678,12 @@ impl Config {
                 "stderr_to_stdout" => c.stderr_to_stdout = boolean(e)?,
                 "log_timestamps" => c.log_timestamps = boolean(e)?,
                 "log_mode" => c.log_mode = log_mode(e)?,
+                "stdout_file" => c.stdout_file = crate::output::Sink::parse(&e.value),
+                "stderr_file" => c.stderr_file = crate::output::Sink::parse(&e.value),
+                "log_prefix" => {
+                    // A trailing blank is written `\s` (values are trimmed).
+                    c.log_prefix = (!e.value.is_empty()).then(|| e.value.replace("\\s", " "));
+                }
                 "watch" => c.watch.extend(words(&e.value).map(PathBuf::from)),
                 "watch_exclude" => c.watch_exclude.extend(words(&e.value)),
                 "watch_debounce" => c.watch_debounce = fraction_seconds(e)?,
@@ -1173,6 +1191,8 @@ mod tests {
                     "env" => "A=b",
                     "signal_group" | "stderr_to_stdout" | "log_timestamps" => "yes",
                     "log_mode" => "0640",
+                    "stdout_file" | "stderr_file" => "AUTO",
+                    "log_prefix" => "app:\\s",
                     _ => "1",
                 };
                 format!("{k} : {v}\n")
