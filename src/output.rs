@@ -339,10 +339,10 @@ fn open_sink(
 /// Opens the stream's file for writing at its end (without O_APPEND: splice refuses
 /// it, and supervise is the file's only writer).
 fn reopen(s: &mut Stream, dir: &Dir, mode: u32, log: &Log) {
-    let opened = open_sink(&s.sink, &s.name, dir, false, mode).and_then(|(mut f, place)| {
+    let opened = open_sink(&s.sink, &s.name, dir, false, mode).map(|(mut f, place)| {
         // A pipe or a terminal has no end to seek to.
         let end = f.seek(SeekFrom::End(0)).unwrap_or(0);
-        Ok((f, end, place))
+        (f, end, place)
     });
     match opened {
         Ok((f, end, place)) => {
