@@ -6,3 +6,4 @@
 //! legacy contract. The loop that starts, watches and updates them comes later.
 
 pub mod config;
+pub mod service;

@@ -52,6 +52,8 @@ pub struct Supervisord {
     pub strip_ansi: bool,
     /// `environment`, given to every process.
     pub environment: Vec<(String, String)>,
+    /// `status_root` (this project's): where the status directories go.
+    pub status_root: Option<String>,
     /// The section's file.
     pub file: PathBuf,
     /// The section's header line.
@@ -141,6 +143,7 @@ pub const SUPERVISORD_KEYS: &[&str] = &[
     "nocleanup",
     "strip_ansi",
     "environment",
+    "status_root",
 ];
 
 const FACTORY: &str = "supervisor.rpcinterface_factory";
@@ -179,6 +182,7 @@ pub fn supervisord(l: &Loader) -> Result<Supervisord, LineError> {
         nocleanup: r.parse("nocleanup", "false", &n, dt::boolean)?,
         strip_ansi: r.parse("strip_ansi", "false", &n, dt::boolean)?,
         environment: environment(l, &r, &n)?,
+        status_root: r.get("status_root", None, &n)?,
         file: l.store.file(s.file).to_path_buf(),
         line: s.line,
     })

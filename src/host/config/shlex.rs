@@ -202,3 +202,82 @@ mod tests {
         }
     }
 }
+
+/// `command=`'s words, as supervisord reads them with Python's `shlex.split`: POSIX
+/// mode, no comments. Blanks separate words; `'...'` is literal; in `"..."` a
+/// backslash escapes only `"` and `\`; outside quotes it escapes any character;
+/// quoted and bare parts of one word join (`a"b c"d` is `ab cd`); `''` is an empty
+/// word. Nothing else is special: no `$`, no `|`, no `#`.
+pub fn split(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\r' | '\n' => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\\' => {
+                word.push(chars.next().ok_or("No escaped character")?);
+                in_word = true;
+            }
+            '\'' | '"' => {
+                quoted(c, &mut chars, &mut word)?;
+                in_word = true;
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// The rest of a quoted part, its closing quote consumed.
+fn quoted(quote: char, chars: &mut std::str::Chars<'_>, word: &mut String) -> Result<(), String> {
+    loop {
+        match chars.next().ok_or("No closing quotation")? {
+            c if c == quote => return Ok(()),
+            '\\' if quote == '"' => match chars.next().ok_or("No closing quotation")? {
+                c @ ('"' | '\\') => word.push(c),
+                c => {
+                    word.push('\\');
+                    word.push(c);
+                }
+            },
+            c => word.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split;
+
+    #[test]
+    fn as_pythons_shlex_split() {
+        let rows: &[(&str, &[&str])] = &[
+            ("/bin/app --port 80", &["/bin/app", "--port", "80"]),
+            ("a 'b c' \"d e\"", &["a", "b c", "d e"]),
+            ("a\"b c\"d", &["ab cd"]),
+            ("sh -c \"echo $HOME | cat\"", &["sh", "-c", "echo $HOME | cat"]),
+            ("x '' y", &["x", "", "y"]),
+            ("a\\ b \"q\\\"q\" \"\\n\"", &["a b", "q\"q", "\\n"]),
+            ("a #b", &["a", "#b"]),
+            ("  ", &[]),
+        ];
+        for (s, want) in rows {
+            assert_eq!(split(s).unwrap(), want.to_vec(), "{s}");
+        }
+        assert!(split("a 'b").is_err());
+        assert!(split("a\\").is_err());
+    }
+}
