@@ -6,4 +6,5 @@
 //! legacy contract. The loop that starts, watches and updates them comes later.
 
 pub mod config;
+pub mod plan;
 pub mod service;

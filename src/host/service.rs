@@ -167,14 +167,14 @@ fn sink(l: &Logfile) -> String {
 
 /// The config file's text for `spec`, and the warnings it led to.
 fn conf_text(spec: &ProcessSpec, server_url: Option<&str>) -> Result<String, LineError> {
+    // Nothing here may depend on where the section sits in its file: moving it is no
+    // change to the process.
     let mut lines: Vec<String> = vec![
         format!(
-            "# Written by supervise-host from {}:{} ([{}]); it is written again at every",
-            spec.file.display(),
-            spec.line,
+            "# Written by supervise-host from [{}]; written again at every start and",
             spec.section
         ),
-        "# start and update: change that file, not this one.".into(),
+        "# update: change the host's config, not this file.".into(),
         "[global]".into(),
     ];
     let mut kv = |k: &str, v: String| lines.push(format!("{k} : {v}"));
