@@ -10,13 +10,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Instant, SystemTime};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
 use crate::adopt::{self, Orphan};
@@ -135,40 +135,6 @@ const HANDLED_SIGNALS: [Signal; 4] = [
     Signal::SIGINT,
     Signal::SIGHUP,
 ];
-
-fn handled_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in HANDLED_SIGNALS {
-        set.add(s);
-    }
-    set
-}
-
-/// The signals waiting in `fd`, in one read: a standard signal is pending at most
-/// once for the process (and once more if sent to the thread), so room for every
-/// signal taken nearly always drains it, and no second read has to come back empty.
-/// Whatever is left keeps the fd readable: the next turn of the loop reads it.
-fn pending_signals(fd: BorrowedFd<'_>) -> impl Iterator<Item = i32> {
-    let mut infos =
-        [std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit(); HANDLED_SIGNALS.len()];
-    let size = std::mem::size_of::<libc::signalfd_siginfo>();
-    // SAFETY: reading into a buffer of `infos.len()` records, each fully written by
-    // the kernel for the `n / size` records it returns.
-    let n = unsafe {
-        libc::read(
-            fd.as_raw_fd(),
-            infos.as_mut_ptr().cast(),
-            size * infos.len(),
-        )
-    };
-    let records = usize::try_from(n).unwrap_or(0) / size;
-    let mut signos = [0; HANDLED_SIGNALS.len()];
-    for (signo, info) in signos.iter_mut().zip(&infos[..records]) {
-        // SAFETY: see above: these records were written.
-        *signo = unsafe { info.assume_init_ref() }.ssi_signo as i32;
-    }
-    signos.into_iter().take(records)
-}
 
 /// Monotonic deadlines shown as wall-clock times, through one fixed pairing taken at
 /// start-up so that the same deadline always shows as the same time.
@@ -514,11 +480,8 @@ impl Supervisor {
             .write(true)
             .open("/dev/null")
             .map_err(|e| fatal(EXIT_SETUP, format!("cannot open /dev/null: {e}")))?;
-        let mask = handled_signals();
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-            .map_err(|e| fatal(EXIT_SETUP, format!("cannot block signals: {e}")))?;
-        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| fatal(EXIT_SETUP, format!("cannot create a signalfd: {e}")))?;
+        let signals = crate::sigfd::open(&HANDLED_SIGNALS)
+            .map_err(|e| fatal(EXIT_SETUP, format!("cannot take signals through a signalfd: {e}")))?;
         let command = opts.command.display();
         // The caller sees them too: a misspelt key is best caught now. (A default
         // config file that is not there is no news to the caller.)
@@ -804,7 +767,7 @@ impl Supervisor {
     fn on_signals(&mut self) {
         let mut reap = false;
         let mut events = Vec::new();
-        for signo in pending_signals(self.signals.as_fd()) {
+        for signo in crate::sigfd::pending::<{ HANDLED_SIGNALS.len() }>(self.signals.as_fd()) {
             match Signal::try_from(signo) {
                 Ok(Signal::SIGCHLD) => reap = true,
                 Ok(Signal::SIGTERM | Signal::SIGINT) => events.push(Event::Terminate),
