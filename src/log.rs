@@ -121,6 +121,8 @@ pub struct Log {
     sinks: RefCell<[Sink; 2]>,
     backlog: RefCell<[Backlog; 2]>,
     reopen: Option<Reopen>,
+    /// Every line, of every level, is written here too (a foreground host's stdout).
+    copy: Option<File>,
 }
 
 impl Log {
@@ -130,7 +132,15 @@ impl Log {
             sinks: RefCell::new([Sink::new(notice), Sink::new(warn)]),
             backlog: RefCell::new([Backlog::default(), Backlog::default()]),
             reopen: None,
+            copy: None,
         }
+    }
+
+    /// One file for every level, and every line written to `copy` as well.
+    pub fn tee(file: File, copy: File) -> std::io::Result<Log> {
+        let mut log = Log::new(file.try_clone()?, file);
+        log.copy = Some(copy);
+        Ok(log)
     }
 
     /// Opens (creating, with `mode`) `supervise.log` and `supervise.log.wf` in a
@@ -220,6 +230,9 @@ impl Log {
             Level::Warning | Level::Fatal => 1,
         };
         self.follow(which);
+        if let Some(mut c) = self.copy.as_ref() {
+            let _ = c.write_all(line.as_bytes());
+        }
         self.flush_backlog();
         let sinks = self.sinks.borrow();
         let mut file = &sinks[which].file;

@@ -21,7 +21,7 @@ pub fn open(signals: &[Signal]) -> nix::Result<SignalFd> {
 /// thread), so room for every signal taken nearly always drains it, and no second
 /// read has to come back empty. Whatever is left keeps the fd readable: the next turn
 /// of the loop reads it. Nothing is allocated.
-pub fn pending<const N: usize>(fd: BorrowedFd<'_>) -> impl Iterator<Item = i32> {
+pub fn pending<const N: usize>(fd: BorrowedFd<'_>) -> impl Iterator<Item = i32> + use<N> {
     let mut infos = [std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit(); N];
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: reading into a buffer of `N` records, each fully written by the kernel

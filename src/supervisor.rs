@@ -480,8 +480,12 @@ impl Supervisor {
             .write(true)
             .open("/dev/null")
             .map_err(|e| fatal(EXIT_SETUP, format!("cannot open /dev/null: {e}")))?;
-        let signals = crate::sigfd::open(&HANDLED_SIGNALS)
-            .map_err(|e| fatal(EXIT_SETUP, format!("cannot take signals through a signalfd: {e}")))?;
+        let signals = crate::sigfd::open(&HANDLED_SIGNALS).map_err(|e| {
+            fatal(
+                EXIT_SETUP,
+                format!("cannot take signals through a signalfd: {e}"),
+            )
+        })?;
         let command = opts.command.display();
         // The caller sees them too: a misspelt key is best caught now. (A default
         // config file that is not there is no news to the caller.)

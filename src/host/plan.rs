@@ -45,7 +45,10 @@ impl Plan {
         let touched = |g: &str| {
             self.changed.iter().any(|s| s.group == g)
                 || self.added.iter().any(|s| s.group == g)
-                || self.removed.iter().any(|n| old.iter().any(|s| &s.name == n && s.group == g))
+                || self
+                    .removed
+                    .iter()
+                    .any(|n| old.iter().any(|s| &s.name == n && s.group == g))
         };
         let mut lines = Vec::new();
         for g in before.keys().filter(|g| !after.contains_key(*g)) {
@@ -125,7 +128,10 @@ mod tests {
             vec!["b: disappeared", "a: changed", "c: available", "w: changed"]
         );
         // And back down from 6 to 4: two stop, the rest keep their pids.
-        let p = plan(&new, &services(BASE.replace("[program:b]\ncommand=b\n", "").as_str()));
+        let p = plan(
+            &new,
+            &services(BASE.replace("[program:b]\ncommand=b\n", "").as_str()),
+        );
         assert_eq!(p.removed, vec!["c", "w:w4", "w:w5"]);
         assert_eq!(p.kept.len(), 4);
     }
@@ -152,10 +158,15 @@ mod tests {
             "user=www-data",
             "max_tries=3",
         ] {
-            let new = services(&format!("[supervisord]\n[program:a]\ncommand=a\n{changed}\n"));
+            let new = services(&format!(
+                "[supervisord]\n[program:a]\ncommand=a\n{changed}\n"
+            ));
             assert_eq!(names(&plan(&old, &new).changed), vec!["a"], "{changed}");
         }
         let new = services("[supervisord]\n[program:a]\ncommand=a\npriority=5\n");
-        assert!(plan(&old, &new).is_empty(), "priority orders; it changes no process");
+        assert!(
+            plan(&old, &new).is_empty(),
+            "priority orders; it changes no process"
+        );
     }
 }

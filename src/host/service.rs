@@ -147,9 +147,7 @@ fn unsupported_warnings(spec: &ProcessSpec) -> Vec<LineError> {
             out.push(LineError::new(
                 &l.file,
                 l.line,
-                format!(
-                    "{key}: not supported here, ignored (README, \"Coming from supervisord\")"
-                ),
+                format!("{key}: not supported here, ignored (README, \"Coming from supervisord\")"),
             ));
         }
     }
@@ -239,12 +237,17 @@ fn env(spec: &ProcessSpec, server_url: Option<&str>) -> Result<Vec<(String, Stri
         out.push(("SUPERVISOR_SERVER_URL".into(), url.to_owned()));
     }
     for (k, v) in &out {
-        if v.contains('\n') || k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if v.contains('\n')
+            || k.is_empty()
+            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             let at = spec.set.iter().find(|l| l.key == "environment");
             return Err(LineError::new(
                 at.map_or(&spec.file, |l| &l.file),
                 at.map_or(spec.line, |l| l.line),
-                format!("environment: {k}: a name of letters, digits and _, and a value on one line, are all that can be passed on"),
+                format!(
+                    "environment: {k}: a name of letters, digits and _, and a value on one line, are all that can be passed on"
+                ),
             ));
         }
     }
@@ -344,7 +347,14 @@ mod tests {
             .collect();
         assert_eq!(
             args[..6],
-            ["-n", "-F", "/run/supervise/.host/web.conf", "--down", "-u", "/run/supervise/web"]
+            [
+                "-n",
+                "-F",
+                "/run/supervise/.host/web.conf",
+                "--down",
+                "-u",
+                "/run/supervise/web"
+            ]
         );
         for line in [
             "restart : on-failure",
@@ -362,7 +372,11 @@ mod tests {
             "stdout_file : AUTO",
             "log_max_size : 52428800",
         ] {
-            assert!(s.conf.lines().any(|l| l == line), "{line:?} not in\n{}", s.conf);
+            assert!(
+                s.conf.lines().any(|l| l == line),
+                "{line:?} not in\n{}",
+                s.conf
+            );
         }
         // The file reads back as supervise reads it.
         let parsed = crate::config::parse(s.conf.as_bytes());
@@ -414,7 +428,10 @@ mod tests {
     #[test]
     fn roots() {
         let here = Path::new("/etc/supervisor");
-        assert_eq!(default_root(None, here, true), PathBuf::from("/run/supervise"));
+        assert_eq!(
+            default_root(None, here, true),
+            PathBuf::from("/run/supervise")
+        );
         assert_eq!(default_root(None, here, false), here.join("status"));
         assert_eq!(default_root(Some("st"), here, true), here.join("st"));
         assert_eq!(default_root(Some("/x"), here, false), PathBuf::from("/x"));

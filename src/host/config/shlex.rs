@@ -268,7 +268,10 @@ mod split_tests {
             ("/bin/app --port 80", &["/bin/app", "--port", "80"]),
             ("a 'b c' \"d e\"", &["a", "b c", "d e"]),
             ("a\"b c\"d", &["ab cd"]),
-            ("sh -c \"echo $HOME | cat\"", &["sh", "-c", "echo $HOME | cat"]),
+            (
+                "sh -c \"echo $HOME | cat\"",
+                &["sh", "-c", "echo $HOME | cat"],
+            ),
             ("x '' y", &["x", "", "y"]),
             ("a\\ b \"q\\\"q\" \"\\n\"", &["a b", "q\"q", "\\n"]),
             ("a #b", &["a", "#b"]),
