@@ -29,6 +29,7 @@
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod info;
 pub mod plan;
 pub mod run;
 pub mod service;

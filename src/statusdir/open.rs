@@ -278,6 +278,13 @@ impl Dir {
         })
     }
 
+    /// Opens the regular file `name` for reading (a reader that follows it).
+    pub fn open_read(&self, name: &str) -> Result<File, FileError> {
+        let file = self.open_raw(name, OFlag::O_RDONLY, 0)?;
+        expect(file.as_fd(), Kind::File)?;
+        Ok(file)
+    }
+
     /// The last `max` bytes (at most) of the regular file `name`.
     pub fn read_tail(&self, name: &str, max: usize) -> Result<Vec<u8>, FileError> {
         let mut file = self.open_raw(name, OFlag::O_RDONLY, 0)?;

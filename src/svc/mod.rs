@@ -4,8 +4,10 @@
 //! reader means "supervise not running", at once), and waits are driven by inotify
 //! with an optional timeout ([`wait`]).
 
+pub mod host;
 pub mod legacy;
 pub mod report;
+pub mod tail;
 pub mod wait;
 
 use std::ffi::OsString;
@@ -37,6 +39,11 @@ usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
        svc ok DIR...
        svc wait up|down|restart [-T SECS] DIR...
        svc DIR status|start|stop|restart|exit|reconf|alarm on|off
+       svc [-c FILE] status [NAME|GROUP:*|all]...
+       svc [-c FILE] start|stop|restart NAME|GROUP:*|all...
+       svc [-c FILE] signal SIG NAME...   svc [-c FILE] pid [NAME|all]
+       svc [-c FILE] tail [-f] [-n LINES | -BYTES] NAME|all [stdout|stderr]
+       svc [-c FILE] update|reread|avail|shutdown
 
   -LETTERS     send control letters to each DIR's supervise, in order:
                  u up   d down   o once   p pause   c continue   x exit when down
@@ -54,6 +61,9 @@ usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
   wait         wait for a state, woken by inotify; no timeout unless -T
   DIR VERB     the legacy svc script's form, its messages and exit codes (see
                the README, \"Coming from the legacy supervise\")
+  NAME         a process of supervise-host's config (-c FILE, else where
+               supervisord looks), as supervisorctl names it; output and exit
+               codes as supervisorctl's (status: 3 when one is not running)
 
 Exit codes: 0 all done; 1 some DIR failed (supervise not running, not a status
 directory, unreadable status, service not running for pid); 2 a wait timed out;
@@ -106,6 +116,13 @@ pub enum Command {
         /// The directories.
         dirs: Vec<PathBuf>,
     },
+    /// `svc [-c FILE] VERB NAME...`: the host's processes by name.
+    Host {
+        /// The host's config, if given.
+        config: Option<PathBuf>,
+        /// What to do.
+        verb: host::Verb,
+    },
     /// `svc STATUSDIR VERB [on|off]`: the legacy script's form.
     Legacy {
         /// The status directory.
@@ -136,10 +153,49 @@ fn parse_goal(s: &str) -> Result<Goal, String> {
 }
 
 /// `svc`'s own commands (a first word that is one of them is never a directory).
-pub const SUBCOMMANDS: &[&str] = &["status", "pid", "ok", "wait", "help"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "status", "pid", "ok", "wait", "help", "start", "stop", "restart", "signal", "tail", "update",
+    "reread", "avail", "shutdown",
+];
+
+/// Whether `status`/`pid` with these words is by name (the host's processes): no
+/// word is a status directory (or an option of the directory form).
+fn by_name(rest: &[OsString]) -> bool {
+    !rest.iter().any(|a| {
+        a.to_string_lossy().starts_with('-') || std::path::Path::new(a).join("control").exists()
+    })
+}
+
+/// `svc [-c FILE] VERB ARGS...` on the host's processes.
+fn parse_host(
+    config: Option<PathBuf>,
+    mut rest: std::vec::IntoIter<OsString>,
+) -> Result<Command, String> {
+    let verb = rest
+        .next()
+        .map(|v| v.to_string_lossy().into_owned())
+        .ok_or("-c FILE must be followed by a command (status, start NAME, update, ...)")?;
+    let args = rest.map(|a| a.to_string_lossy().into_owned()).collect();
+    Ok(Command::Host {
+        config,
+        verb: host::parse(&verb, args)?,
+    })
+}
 
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
+    if matches!(
+        args.first().and_then(|a| a.to_str()),
+        Some("-c" | "--configuration")
+    ) {
+        let mut it = args.into_iter().skip(1);
+        let file = it.next().ok_or("-c needs the host's config file")?;
+        return parse_host(Some(file.into()), it.collect::<Vec<_>>().into_iter());
+    }
+    let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
+    if host::VERBS.contains(&first) || (matches!(first, "status" | "pid") && by_name(&args[1..])) {
+        return parse_host(None, args.into_iter());
+    }
     if legacy::is_legacy(&args) {
         let word = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
         return Ok(Command::Legacy {
@@ -336,6 +392,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
         } => send_letters(&letters, wait, timeout, &dirs),
         Command::Status { format, dirs } => status(format, &dirs),
         Command::Pid(dir) => pid(&dir),
+        Command::Host { config, verb } => {
+            host::run(config.as_deref(), &verb, &mut std::io::stdout().lock())
+        }
         Command::Legacy { dir, verb, arg } => legacy::run(
             &dir,
             verb.as_deref(),
@@ -578,7 +637,27 @@ mod tests {
                 dirs: dirs(&["a"])
             })
         );
-        assert_eq!(p(&["pid", "a"]), Ok(Command::Pid("a".into())));
+        let tmp = tempfile::tempdir().unwrap();
+        let sd = tmp.path().join("a");
+        std::fs::create_dir(&sd).unwrap();
+        std::fs::write(sd.join("control"), "").unwrap();
+        let a = sd.to_str().unwrap();
+        assert_eq!(p(&["pid", a]), Ok(Command::Pid(a.into())));
+        assert!(
+            matches!(p(&["pid", "web"]), Ok(Command::Host { .. })),
+            "by name"
+        );
+        assert!(
+            matches!(p(&["status"]), Ok(Command::Host { .. })),
+            "all by name"
+        );
+        assert!(matches!(
+            p(&["-c", "/etc/s.conf", "restart", "g:*"]),
+            Ok(Command::Host {
+                config: Some(_),
+                ..
+            })
+        ));
         assert_eq!(p(&["ok", "a", "b"]), Ok(Command::Ok(dirs(&["a", "b"]))));
         assert_eq!(
             p(&["wait", "restart", "a", "--timeout=0.5"]),
@@ -601,11 +680,19 @@ mod tests {
             "unknown letter 'Z' in \"-Z\" (see svc -h)"
         );
         assert_eq!(err(&["-k"]), "no status directory given");
-        assert_eq!(err(&["pid", "a", "b"]), "pid takes exactly one directory");
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["a", "b"] {
+            std::fs::create_dir(tmp.path().join(d)).unwrap();
+            std::fs::write(tmp.path().join(d).join("control"), "").unwrap();
+        }
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        assert_eq!(
+            err(&["pid", a.to_str().unwrap(), b.to_str().unwrap()]),
+            "pid takes exactly one directory"
+        );
         assert!(err(&["wait", "sideways", "a"]).contains("say up, down or restart"));
         assert!(err(&["wait", "up", "a", "-T", "soon"]).contains("not a number"));
         assert!(err(&["frobnicate", "a"]).starts_with("unknown command"));
-        assert_eq!(err(&["status"]), "no status directory given");
         assert_eq!(
             err(&["-wx", "d"]),
             "cannot wait for \"x\": say up, down or restart"
