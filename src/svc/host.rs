@@ -237,14 +237,14 @@ pub fn run(config: Option<&Path>, verb: &Verb, out: &mut impl Write) -> u8 {
     match verb {
         Verb::Status(names) => status(&host, names, out),
         Verb::Pid(names) => pid(&host, names, out),
-        Verb::Start(names) => act(&host, names, out, start),
-        Verb::Stop(names) => act(&host, names, out, stop),
-        Verb::Restart(names) => act(&host, names, out, |s, o| {
+        Verb::Start(names) => act(&host, names, out, false, start),
+        Verb::Stop(names) => act(&host, names, out, true, stop),
+        Verb::Restart(names) => act(&host, names, out, false, |s, o| {
             let code = stop(s, o);
             code.max(start(s, o))
         }),
         Verb::Signal(sig, names) => match crate::config::parse_signal(sig) {
-            Some(n) => act(&host, names, out, |s, o| signal(s, n, o)),
+            Some(n) => act(&host, names, out, false, |s, o| signal(s, n, o)),
             None => {
                 for n in names {
                     let _ = writeln!(out, "{n}: ERROR (bad signal name)");
@@ -268,6 +268,10 @@ fn status(host: &Host, names: &[String], out: &mut impl Write) -> u8 {
         code = EXIT_UNKNOWN;
     }
     let now = SystemTime::now();
+    // supervisord lists processes by group name, then name.
+    let mut selected = selected;
+    selected.sort_by(|a, b| (&a.group, &a.process).cmp(&(&b.group, &b.process)));
+    selected.dedup_by(|a, b| a.name == b.name);
     let infos: Vec<Info> = selected.iter().map(|s| info::read(s, now)).collect();
     for line in status_lines(&infos) {
         let _ = writeln!(out, "{line}");
@@ -305,14 +309,20 @@ fn pid(host: &Host, names: &[String], out: &mut impl Write) -> u8 {
     code
 }
 
-/// Each selected process through `f`; bad names said as supervisorctl says them.
+/// Each selected process through `f`, in priority order (`stop`: the reverse, as
+/// supervisord stops); bad names said as supervisorctl says them.
 fn act(
     host: &Host,
     names: &[String],
     out: &mut impl Write,
+    reverse: bool,
     f: impl Fn(&Service, &mut dyn Write) -> u8,
 ) -> u8 {
-    let (selected, errors) = select(&host.services, names);
+    let (mut selected, errors) = select(&host.services, names);
+    selected.sort_by_key(|s| s.priority);
+    if reverse {
+        selected.reverse();
+    }
     let mut code = 0;
     for e in &errors {
         let _ = writeln!(out, "{e}");
