@@ -224,11 +224,18 @@ fn shutdown_follows_priority_backwards() {
     b.start();
     wait_until("three starts", || b.events().len() == 3);
     assert_eq!(b.events(), vec!["start db", "start app", "start proxy"]);
+    // supervisord's pidfile, for the scripts that signal the host.
+    let pidfile = b.sb.path().join("supervisord.pid");
+    assert_eq!(
+        fs::read_to_string(&pidfile).unwrap().trim(),
+        b.host_pid().to_string()
+    );
     let out = b.svc(&["shutdown"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Shut down\n");
     let mut h = b.host.take().unwrap();
     let status = wait_for("the host to exit", || h.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(0));
+    assert!(!pidfile.exists(), "the pidfile is removed at exit");
     assert_eq!(
         b.events()[3..],
         ["stop proxy", "stop app", "stop db"],

@@ -233,6 +233,11 @@ fn start(
     for w in warnings {
         log.warn(w);
     }
+    if let Err(e) = apply_settings(cfg) {
+        log.warn(&e);
+        eprintln!("supervise-host: {e}");
+        return 111;
+    }
     let on_ready: run::OnReady = Box::new(move |log: &Log| {
         if let Some(r) = readiness {
             if let Err(e) = r.ready() {
@@ -250,7 +255,41 @@ fn start(
             return 111;
         }
     };
-    host.run()
+    let pidfile = write_pidfile(&cfg.supervisord.pidfile);
+    let code = host.run();
+    if let Some(p) = pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    code
+}
+
+/// `[supervisord] pidfile`: the host's pid, for the scripts that signal it (an event
+/// listener that stops the container reads it); removed at exit.
+fn write_pidfile(path: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(path);
+    let tmp = p.with_extension("pid.new");
+    std::fs::write(&tmp, format!("{}\n", std::process::id())).ok()?;
+    std::fs::rename(&tmp, &p).ok()?;
+    Some(p)
+}
+
+/// `[supervisord] umask`, `directory` and `minfds` (the descriptor limit raised to
+/// it, as supervisord does) before anything starts.
+fn apply_settings(cfg: &HostConfig) -> Result<(), String> {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(cfg.supervisord.umask as _));
+    if let Some(d) = &cfg.supervisord.directory {
+        std::env::set_current_dir(d).map_err(|e| format!("[supervisord] directory {d}: {e}"))?;
+    }
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let want = u64::try_from(cfg.supervisord.minfds).unwrap_or(0);
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < want {
+            setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).map_err(|e| {
+                format!("[supervisord] minfds {want}: cannot raise the descriptor limit: {e}")
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The host's log: `[supervisord] logfile`, and also standard output in the
