@@ -276,7 +276,9 @@ fn write_pidfile(path: &str) -> Option<PathBuf> {
 /// `[supervisord] umask`, `directory` and `minfds` (the descriptor limit raised to
 /// it, as supervisord does) before anything starts.
 fn apply_settings(cfg: &HostConfig) -> Result<(), String> {
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(cfg.supervisord.umask as _));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        cfg.supervisord.umask as _,
+    ));
     if let Some(d) = &cfg.supervisord.directory {
         std::env::set_current_dir(d).map_err(|e| format!("[supervisord] directory {d}: {e}"))?;
     }

@@ -159,10 +159,12 @@ pub const SUBCOMMANDS: &[&str] = &[
 ];
 
 /// Whether `status`/`pid` with these words is by name (the host's processes): no
-/// word is a status directory (or an option of the directory form).
+/// word is a path (a process name has no `/`) or an existing directory, nor an option
+/// of the directory form.
 fn by_name(rest: &[OsString]) -> bool {
     !rest.iter().any(|a| {
-        a.to_string_lossy().starts_with('-') || std::path::Path::new(a).join("control").exists()
+        let s = a.to_string_lossy();
+        s.starts_with('-') || s.contains('/') || std::path::Path::new(a).is_dir()
     })
 }
 
