@@ -23,6 +23,8 @@ use tools::{Bins, Tool};
 pub struct Args {
     pub supervise: PathBuf,
     pub svc: PathBuf,
+    /// `supervise-host`; default: beside `supervise`.
+    pub host: Option<PathBuf>,
     pub floor: Option<PathBuf>,
     pub tools: Vec<Tool>,
     pub runs: usize,
@@ -32,6 +34,12 @@ pub struct Args {
     pub strace_secs: u64,
     pub crash_secs: u64,
     pub fleets: Vec<usize>,
+    /// Programs in the host scenario's config.
+    pub host_programs: usize,
+    /// The host scenario's idle window for wakeups and CPU; strace gets
+    /// `host_strace_secs`.
+    pub host_idle_secs: u64,
+    pub host_strace_secs: u64,
     pub log_mib: u64,
     pub watch: bool,
     pub work: Option<PathBuf>,
@@ -41,20 +49,26 @@ pub struct Args {
 
 const HELP: &str = "\
 usage: bench-compare [OPTIONS]      (normally through bench/run.sh)
-  --supervise PATH --svc PATH --floor PATH   binaries (default target/release/...)
+  --supervise PATH --svc PATH --host PATH --floor PATH
+                     binaries (default target/release/...; bench/run.sh passes
+                     them from $CARGO_TARGET_DIR)
   --tools LIST       comma-separated: ours,daemontools,runit,s6,supervisord,floor
   --runs N           restarts timed per tool (20)
   --rounds N         rounds of the fleet and log scenarios (3)
   --idle SECS        idle window for wakeups and CPU (30); strace gets a third
   --crash SECS       crash-loop window (30)
   --fleets LIST      fleet sizes, comma-separated (200,1000); 0 skips
+  --host-programs N  programs in the host scenario's config (1000)
+  --host-idle SECS   the host scenario's idle window (30); strace gets 10 s
   --log-mib N        bytes through the loggers, MiB (1024); 0 skips
   --no-watch         skip ours' file-watch figures
   --only LIST        scenarios to run, comma-separated (default all): memory,
-                     restart, crash, killed, fleet, log, watch
+                     restart (idle cost, then restart latency), idle (idle cost
+                     only), crash, killed, fleet, host, log, watch
   --work DIR         where status and service directories go (default: /dev/shm
                      when it is a tmpfs, so that disk latency is not measured)
   --quick            --runs 5 --rounds 1 --idle 6 --crash 10 --fleets 200 --log-mib 256
+                     --host-programs 200 --host-idle 10
 ";
 
 fn main() {
@@ -78,7 +92,12 @@ fn main() {
             default_hook(info);
         }));
     }
-    let bins = Bins::find(args.supervise.clone(), args.svc.clone(), args.floor.clone());
+    let bins = Bins::find(
+        args.supervise.clone(),
+        args.svc.clone(),
+        args.host.clone(),
+        args.floor.clone(),
+    );
     let tools: Vec<Tool> = args
         .tools
         .iter()
@@ -126,6 +145,7 @@ fn parse_args(argv: &[String]) -> Args {
     let mut a = Args {
         supervise: PathBuf::from("target/release/supervise"),
         svc: PathBuf::from("target/release/svc"),
+        host: None,
         floor: Some(PathBuf::from("target/release/floor")),
         tools: Tool::ALL.to_vec(),
         runs: 20,
@@ -135,6 +155,9 @@ fn parse_args(argv: &[String]) -> Args {
         strace_secs: 10,
         crash_secs: 30,
         fleets: vec![200, 1000],
+        host_programs: 1000,
+        host_idle_secs: 30,
+        host_strace_secs: 10,
         log_mib: 1024,
         watch: true,
         work: None,
@@ -158,6 +181,7 @@ fn parse_args(argv: &[String]) -> Args {
         match flag.as_str() {
             "--supervise" => a.supervise = value().into(),
             "--svc" => a.svc = value().into(),
+            "--host" => a.host = Some(value().into()),
             "--floor" => a.floor = Some(value().into()),
             "--tools" => {
                 a.tools = value()
@@ -184,12 +208,14 @@ fn parse_args(argv: &[String]) -> Args {
                     .filter(|&n| n > 0)
                     .collect();
             }
+            "--host-programs" => a.host_programs = num(value()).max(1) as usize,
+            "--host-idle" => a.host_idle_secs = num(value()).max(1),
             "--log-mib" => a.log_mib = num(value()),
             "--no-watch" => a.watch = false,
             "--work" => a.work = Some(value().into()),
             "--only" => {
-                const ALL: [&str; 7] = [
-                    "memory", "restart", "crash", "killed", "fleet", "log", "watch",
+                const ALL: [&str; 9] = [
+                    "memory", "restart", "idle", "crash", "killed", "fleet", "host", "log", "watch",
                 ];
                 let list: Vec<String> = value().split(',').map(str::to_owned).collect();
                 if let Some(bad) = list.iter().find(|x| !ALL.contains(&x.as_str())) {
@@ -205,6 +231,8 @@ fn parse_args(argv: &[String]) -> Args {
                 a.strace_secs = 2;
                 a.crash_secs = 10;
                 a.fleets = vec![200];
+                a.host_programs = 200;
+                a.host_idle_secs = 10;
                 a.log_mib = 256;
             }
             "-h" | "--help" => {
@@ -224,6 +252,11 @@ fn parse_args(argv: &[String]) -> Args {
     };
     a.supervise = must_exist(&a.supervise, "supervise");
     a.svc = must_exist(&a.svc, "svc");
+    let host = a
+        .host
+        .take()
+        .unwrap_or_else(|| a.supervise.with_file_name("supervise-host"));
+    a.host = fs::canonicalize(host).ok();
     a.floor = a.floor.and_then(|p| fs::canonicalize(p).ok());
     a
 }

@@ -3,8 +3,10 @@
 # runit, s6, supervisor, and strace) when missing, builds our release binaries, the
 # C floor and the harness, and runs it; it prints Markdown tables.
 # Usage: bench/run.sh [--quick] [harness options: bench/run.sh --help]
+# Builds into $CARGO_TARGET_DIR when set (default target/), and runs what it built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 need=()
 for pair in svscan:daemontools runsv:runit s6-supervise:s6 supervisord:supervisor strace:strace cc:gcc; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
@@ -24,8 +26,11 @@ fi
 cargo build --release --bins
 cargo build --release --example bench-compare
 if command -v cc >/dev/null; then
-  cc -O2 -o target/release/floor bench/floor.c
+  cc -O2 -o "$target/release/floor" bench/floor.c
 fi
 # Freshly written binary pages count as dirty until written back (BENCHMARKING.md).
 sync
-exec target/release/examples/bench-compare "$@"
+# The binaries just built; options given to this script come after, and win.
+exec "$target/release/examples/bench-compare" \
+  --supervise "$target/release/supervise" --svc "$target/release/svc" \
+  --host "$target/release/supervise-host" --floor "$target/release/floor" "$@"

@@ -15,6 +15,11 @@ use crate::probe::{self, ChildrenPoller, ServiceCounter};
 use crate::report::{Better, Report, summary};
 use crate::tools::{self, Bins, Fleet, Instance, Service, Tool};
 
+// The host scenario (supervise-host against supervisord on one config, and the
+// scanners on the same services): a child module, so that it sees `Bench`'s fields.
+#[path = "host.rs"]
+mod host;
+
 /// Restarts are timed only on a service up this long, so that no tool's one-second
 /// throttle applies.
 const SETTLED: Duration = Duration::from_millis(1500);
@@ -70,7 +75,10 @@ impl<'a> Bench<'a> {
         }
         if on("restart") {
             eprintln!("== idle cost and restart latency");
-            self.single_instances();
+            self.single_instances(true);
+        } else if on("idle") {
+            eprintln!("== idle cost");
+            self.single_instances(false);
         }
         if on("crash") && self.args.crash_secs > 0 {
             eprintln!("== crash loop");
@@ -85,6 +93,11 @@ impl<'a> Bench<'a> {
                 eprintln!("== {n} services");
                 self.fleet(n);
             }
+        }
+        if on("host") {
+            let n = self.args.host_programs;
+            eprintln!("== host: {n} programs from one config");
+            self.host(n);
         }
         if on("log") && self.args.log_mib > 0 {
             eprintln!("== log throughput");
@@ -171,9 +184,9 @@ impl<'a> Bench<'a> {
         }
     }
 
-    /// One instance of every tool, all running: idle cost, then restarts after a
-    /// SIGKILL of the service and after the tool's own kill command.
-    fn single_instances(&mut self) {
+    /// One instance of every tool, all running: idle cost, then (with `latency`)
+    /// restarts after a SIGKILL of the service and after the tool's own kill command.
+    fn single_instances(&mut self, latency: bool) {
         let tag = self.tag();
         let insts: Vec<Instance> = self
             .tools
@@ -222,6 +235,10 @@ impl<'a> Bench<'a> {
                     .report
                     .miss(&figure, Better::Lower, i.tool, "strace missing"),
             }
+        }
+        if !latency {
+            sweep();
+            return;
         }
 
         let mut ours_status = Vec::new();

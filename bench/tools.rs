@@ -62,6 +62,8 @@ impl Tool {
 pub struct Bins {
     pub supervise: PathBuf,
     pub svc: PathBuf,
+    /// `supervise-host`, for the host scenario (ours is left out of it without one).
+    pub host: Option<PathBuf>,
     pub me: PathBuf,
     pub sleep: PathBuf,
     pub floor: Option<PathBuf>,
@@ -86,10 +88,16 @@ fn suite(names: &[&str]) -> Option<PathBuf> {
 }
 
 impl Bins {
-    pub fn find(supervise: PathBuf, svc: PathBuf, floor: Option<PathBuf>) -> Bins {
+    pub fn find(
+        supervise: PathBuf,
+        svc: PathBuf,
+        host: Option<PathBuf>,
+        floor: Option<PathBuf>,
+    ) -> Bins {
         Bins {
             supervise,
             svc,
+            host,
             me: std::env::current_exe().expect("own path"),
             sleep: which("sleep").expect("sleep in PATH"),
             floor,
@@ -198,6 +206,32 @@ fn supervisord_conf(work: &Path, programs: &[(String, String, String)]) -> PathB
     }
     let conf = work.join("supervisord.conf");
     fs::write(&conf, s).expect("supervisord.conf");
+    conf
+}
+
+/// The host scenario's config: one supervisord file that both `supervise-host` and
+/// supervisord run, `[program:pK]` with `command=` the K-th of `commands`. supervisord
+/// needs `[unix_http_server]`, `[rpcinterface:supervisor]` and `[supervisorctl]` for
+/// `supervisorctl`; supervise-host reads and checks them and uses `status_root`, which
+/// supervisord ignores. `nodaemon=true`: both stay in the foreground, children of the
+/// benchmark, so the host's pid is the one it spawned.
+pub fn host_conf(work: &Path, commands: &[String]) -> PathBuf {
+    let w = work.display();
+    let mut s = format!(
+        "[supervisord]\nnodaemon=true\nlogfile={w}/host.log\npidfile={w}/host.pid\n\
+         childlogdir={w}\nstatus_root={w}/status\n\n[unix_http_server]\nfile={w}/supervisor.sock\n\n\
+         [rpcinterface:supervisor]\n\
+         supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
+         [supervisorctl]\nserverurl=unix://{w}/supervisor.sock\n"
+    );
+    for (i, command) in commands.iter().enumerate() {
+        s.push_str(&format!("\n[program:p{}]\ncommand={command}\n", i + 1));
+    }
+    let conf = work.join("supervisord.conf");
+    // Written beside and renamed: a host reading it on SIGHUP never sees half a file.
+    let new = work.join("supervisord.conf.new");
+    fs::write(&new, s).expect("supervisord.conf");
+    fs::rename(&new, &conf).expect("supervisord.conf");
     conf
 }
 
@@ -360,8 +394,8 @@ pub struct Fleet {
     /// Status directories (ours) or service directories (anchors); supervisord: none.
     pub dirs: Vec<PathBuf>,
     pub conf: Option<PathBuf>,
-    /// The scanner or starting loop the benchmark launched.
-    pub _starter: Child,
+    /// The scanner, starting loop or host the benchmark launched.
+    pub starter: Child,
 }
 
 /// Lays out `n` services of `sleep TAG-i` for `tool` under `work`, without starting
@@ -462,7 +496,21 @@ wait"#;
             tool,
             dirs,
             conf,
-            _starter: starter,
+            starter,
+        }
+    }
+
+    /// Ours in host mode: `supervise-host -c CONF` (in the foreground: the config says
+    /// `nodaemon=true`), which starts one supervise per program of CONF; `dirs` are the
+    /// status directories it makes.
+    pub fn start_host(bins: &Bins, work: &Path, conf: PathBuf, dirs: Vec<PathBuf>) -> Fleet {
+        let mut c = Command::new(bins.host.as_ref().expect("supervise-host built"));
+        c.arg("-c").arg(&conf).current_dir(work);
+        Fleet {
+            tool: Tool::Ours,
+            dirs,
+            conf: Some(conf),
+            starter: spawn(c),
         }
     }
 
@@ -472,7 +520,11 @@ wait"#;
         match self.tool {
             Tool::Ours => {
                 c = Command::new(&bins.svc);
-                c.arg("status").args(&self.dirs);
+                match &self.conf {
+                    // Host mode: by name, as supervisorctl.
+                    Some(conf) => c.arg("-c").arg(conf).arg("status"),
+                    None => c.arg("status").args(&self.dirs),
+                };
             }
             Tool::Daemontools => {
                 c = Command::new(bins.anchor(self.tool, "svstat"));

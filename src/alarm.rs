@@ -39,6 +39,8 @@ pub const STDERR_LINES: usize = 20;
 pub enum Kind {
     /// The service exited and this exit opened a crash window.
     Exited,
+    /// Supervise stopped the running service: not ready in time, or unhealthy.
+    Failed(crate::machine::Failure),
     /// Past a limit: supervise stopped restarting it.
     GaveUp {
         /// The limit passed.
@@ -88,6 +90,8 @@ pub fn subject(ctx: &Context, a: &Alarm) -> String {
         Kind::GaveUp { .. } => crate::policy::gave_up_text(a.exits, a.span),
         Kind::Exited if a.exit.core_dumped() => "exited with coredump".to_owned(),
         Kind::Exited => "exited".to_owned(),
+        Kind::Failed(crate::machine::Failure::NotReady) => "was not ready in time".to_owned(),
+        Kind::Failed(crate::machine::Failure::Unhealthy) => "failed its health check".to_owned(),
     };
     format!(
         "{} [Alarm: {}] Service {} {what}!",
@@ -112,6 +116,7 @@ pub fn body(ctx: &Context, a: &Alarm, limits: (u32, u32, Duration), stderr_tail:
         Kind::Exited => {
             "supervise restarts it (further exits in this window are only logged)".to_owned()
         }
+        Kind::Failed(_) => "supervise stops it gracefully and starts it again".to_owned(),
         Kind::GaveUp {
             because,
             then,
@@ -409,6 +414,8 @@ pub struct Job {
     /// The last lines of `__stderr`, read by supervise (the sender opens nothing in
     /// the status directory).
     pub stderr_tail: String,
+    /// For a failed check: which, and what it said.
+    pub detail: String,
 }
 
 impl Job {
@@ -440,6 +447,7 @@ impl Job {
             ("alarm_gsm_command", c.alarm_gsm_command.join(" ")),
             ("alarm_timeout", c.alarm_timeout.as_secs().to_string()),
             ("stderr_tail", self.stderr_tail.clone()),
+            ("detail", self.detail.clone()),
         ];
         match a.exit {
             Exit::Code(n) => lines.push(("exit_code", n.to_string())),
@@ -452,6 +460,12 @@ impl Job {
         }
         match a.kind {
             Kind::Exited => lines.push(("kind", "exited".into())),
+            Kind::Failed(crate::machine::Failure::NotReady) => {
+                lines.push(("kind", "not-ready".into()))
+            }
+            Kind::Failed(crate::machine::Failure::Unhealthy) => {
+                lines.push(("kind", "unhealthy".into()))
+            }
             Kind::GaveUp {
                 because,
                 then,
@@ -520,6 +534,8 @@ impl Job {
         };
         let kind = match get("kind")?.as_str() {
             "exited" => Kind::Exited,
+            "not-ready" => Kind::Failed(crate::machine::Failure::NotReady),
+            "unhealthy" => Kind::Failed(crate::machine::Failure::Unhealthy),
             "gave-up" => Kind::GaveUp {
                 because: Limit::from_key(&get("because")?).ok_or("because is not a limit")?,
                 then: crate::config::GiveUp::from_name(&get("then")?)
@@ -562,6 +578,7 @@ impl Job {
                 span,
             },
             stderr_tail: map.get("stderr_tail").cloned().unwrap_or_default(),
+            detail: map.get("detail").cloned().unwrap_or_default(),
         })
     }
 }
@@ -594,7 +611,10 @@ pub fn helper_main(input: &str) -> i32 {
             cfg.max_tries_if_coredumped,
             cfg.alarm_interval,
         );
-        let body = body(&job.context, &job.alarm, limits, &job.stderr_tail);
+        let mut body = body(&job.context, &job.alarm, limits, &job.stderr_tail);
+        if !job.detail.is_empty() {
+            body = format!("Check:          {}\n{body}", job.detail);
+        }
         let d = send_mail(cfg, &job.context, &subject, &body);
         if !d.sent.is_empty() {
             log.notice(format_args!(
@@ -779,6 +799,7 @@ mod tests {
                 ..segv()
             },
             stderr_tail: "panic: boom\n  at main.rs:3 \\ x".into(),
+            detail: "http http://localhost/health: 503".into(),
         };
         assert_eq!(Job::decode(&job.encode()), Ok(job.clone()));
         let plain = Job {

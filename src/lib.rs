@@ -51,6 +51,7 @@ pub mod memory;
 pub mod output;
 pub mod policy;
 pub mod proc;
+pub mod ready;
 pub mod sigfd;
 pub mod statefile;
 pub mod status;

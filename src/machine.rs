@@ -85,6 +85,38 @@ pub enum Event {
     /// A signal to [`Target::Leftovers`] found the group empty: nothing is left to
     /// KILL later (and no deadline to wake up for).
     GroupGone(Pid),
+    /// The running service said it is ready (a notification, its readiness fd, a
+    /// probe that succeeded).
+    Ready,
+    /// The service asked for more time to become ready (`EXTEND_TIMEOUT_USEC`).
+    ExtendReady(Duration),
+    /// The running service failed its health check (or missed its watchdog): it is
+    /// restarted, as after a crash.
+    Unhealthy,
+    /// The service's main process is now this one (a forking daemon's, from its
+    /// pidfile or `MAINPID=`).
+    MainPid(Pid),
+}
+
+/// How a started service becomes ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// At once (the legacy behaviour).
+    #[default]
+    Now,
+    /// After staying up this long (supervisord's `startsecs`).
+    After(Duration),
+    /// When it says so ([`Event::Ready`]).
+    Told,
+}
+
+/// Why supervise stopped a running service it had not been asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Not ready within `ready_timeout`.
+    NotReady,
+    /// Its health check failed (or its watchdog was missed).
+    Unhealthy,
 }
 
 /// Who a signal goes to.
@@ -144,6 +176,10 @@ pub struct Timing {
     pub backoff_max: Duration,
     /// How the backoff grows.
     pub backoff: Backoff,
+    /// How a start becomes ready.
+    pub readiness: Readiness,
+    /// A start not ready within this is failed (zero: no limit).
+    pub ready_timeout: Duration,
     /// A burst of changes must be quiet this long before the restart.
     pub debounce: Duration,
 }
@@ -160,6 +196,8 @@ impl Default for Timing {
             start_success: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             backoff: Backoff::Double,
+            readiness: Readiness::Now,
+            ready_timeout: Duration::ZERO,
             debounce: Duration::from_millis(300),
         }
     }
@@ -274,6 +312,18 @@ pub struct Machine {
     failed_starts: u32,
     /// The last exit was asked for (a stop, `x`, an operator's signal).
     last_exit_asked: bool,
+    /// When the running service became ready.
+    ready_since: Option<Instant>,
+    /// When it becomes ready by time alone ([`Readiness::After`]).
+    ready_at: Option<Instant>,
+    /// When a start not yet ready fails.
+    ready_deadline: Option<Instant>,
+    /// Supervise is stopping the service because it failed: its exit is a crash.
+    failing: Option<Failure>,
+    /// The last failure of that kind, for the alarm and the state file.
+    last_failure: Option<Failure>,
+    /// The exit being handled follows such a failure.
+    failing_exit: Option<Failure>,
     /// A burst of changes is under way: its first and latest event.
     pending_change: Option<(Instant, Instant)>,
     /// The group of the last main process that exited on its own, sent the stop
@@ -308,6 +358,12 @@ impl Machine {
             backoff: Duration::ZERO,
             failed_starts: 0,
             last_exit_asked: false,
+            ready_since: None,
+            ready_at: None,
+            ready_deadline: None,
+            failing: None,
+            last_failure: None,
+            failing_exit: None,
             pending_change: None,
             leftovers: None,
             restart_after_stop: false,
@@ -357,6 +413,16 @@ impl Machine {
     /// Failed starts in a row.
     pub fn failed_starts(&self) -> u32 {
         self.failed_starts
+    }
+
+    /// When the running service became ready.
+    pub fn ready_since(&self) -> Option<Instant> {
+        self.ready_since
+    }
+
+    /// The last failure supervise stopped the service for.
+    pub fn last_failure(&self) -> Option<Failure> {
+        self.last_failure
     }
 
     pub fn exiting(&self) -> bool {
@@ -413,10 +479,16 @@ impl Machine {
             Phase::Stopping { kill_at, .. } => kill_at,
             Phase::Down | Phase::Up { .. } => None,
         };
-        [phase, self.change_due(), self.leftovers.map(|(_, at)| at)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            phase,
+            self.change_due(),
+            self.leftovers.map(|(_, at)| at),
+            self.ready_at,
+            self.ready_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// When the pending burst of changes counts as settled.
@@ -442,6 +514,18 @@ impl Machine {
             Event::GroupGone(pgid) => {
                 if self.leftovers.is_some_and(|(p, _)| p == pgid) {
                     self.leftovers = None;
+                }
+            }
+            Event::Ready => self.on_ready(now),
+            Event::ExtendReady(d) => {
+                if self.ready_deadline.is_some() {
+                    self.ready_deadline = Some(now + d.min(Duration::from_secs(1 << 30)));
+                }
+            }
+            Event::Unhealthy => self.fail(Failure::Unhealthy, now, out),
+            Event::MainPid(pid) => {
+                if let Phase::Up { .. } = self.phase {
+                    self.phase = Phase::Up { pid };
                 }
             }
         }
@@ -627,6 +711,11 @@ impl Machine {
             self.backoff = Duration::ZERO;
             return;
         }
+        self.failed_start();
+    }
+
+    /// One more failed start: the backoff grows.
+    fn failed_start(&mut self) {
         self.failed_starts = self.failed_starts.saturating_add(1);
         let next = match (self.timing.backoff, self.backoff.is_zero()) {
             (_, true) => Duration::from_secs(1),
@@ -643,6 +732,49 @@ impl Machine {
         self.starts = self.starts.saturating_add(1);
         self.paused = false;
         self.expect_exit_until = None;
+        self.ready_since = None;
+        self.ready_at = None;
+        self.ready_deadline = None;
+        match self.timing.readiness {
+            Readiness::Now => self.ready_since = Some(now),
+            Readiness::After(d) => self.ready_at = Some(now + d),
+            Readiness::Told => {
+                let t = self.timing.ready_timeout;
+                self.ready_deadline = (!t.is_zero()).then(|| now + t);
+            }
+        }
+    }
+
+    /// The service said it is ready.
+    fn on_ready(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Up { .. }) && self.ready_since.is_none() {
+            self.ready_since = Some(now);
+            self.ready_deadline = None;
+            self.ready_at = None;
+        }
+    }
+
+    /// The running service failed (not ready in time, unhealthy): stopped gracefully,
+    /// and its exit taken as a crash.
+    fn fail(&mut self, why: Failure, now: Instant, out: &mut Vec<Effect>) {
+        let Phase::Up { pid } = self.phase else {
+            return;
+        };
+        self.failing = Some(why);
+        self.last_failure = Some(why);
+        self.ready_deadline = None;
+        if self.alarms && !self.policy.limits.interval.is_zero() {
+            let a = self.alarm(
+                alarm::Kind::Failed(why),
+                self.last_exit.unwrap_or(Exit::Unknown),
+            );
+            out.push(Effect::Alarm(a));
+        }
+        self.send_stop(pid, out);
+        self.phase = Phase::Stopping {
+            pid,
+            kill_at: Some(now + self.timing.stop_timeout),
+        };
     }
 
     /// Fork failed: try again once the throttle allows, never in a hot loop.
@@ -659,8 +791,13 @@ impl Machine {
             return;
         }
         let for_change = std::mem::take(&mut self.restart_after_stop);
-        let stopping = matches!(self.phase, Phase::Stopping { .. });
+        let failed = self.failing.take();
+        self.failing_exit = failed;
+        let stopping = matches!(self.phase, Phase::Stopping { .. }) && failed.is_none();
         let asked = stopping || self.expect_exit_until.is_some_and(|t| now <= t);
+        self.ready_since = None;
+        self.ready_deadline = None;
+        self.ready_at = None;
         self.last_exit = Some(how);
         self.last_exit_asked = asked;
         self.paused = false;
@@ -678,6 +815,11 @@ impl Machine {
         match self.want {
             Want::Up | Want::Once if for_change => self.schedule_start(now, out),
             Want::Up if asked => self.schedule_start(now, out),
+            Want::Up if failed == Some(Failure::NotReady) => {
+                // Never ready: a failed start, however long it ran.
+                self.failed_start();
+                self.on_crash(how, now, out);
+            }
             Want::Up => self.on_unasked_exit(how, now, out),
             Want::Down | Want::Once => {}
         }
@@ -806,7 +948,8 @@ impl Machine {
         };
         match policy::judge(&self.policy.limits, &mut self.tally, fact) {
             Verdict::Restart { alarm: opened } => {
-                if opened && self.alarms {
+                // A failure supervise stopped the service for was alarmed already.
+                if opened && self.alarms && self.failing_exit.is_none() {
                     out.push(Effect::Alarm(self.alarm(alarm::Kind::Exited, how)));
                 }
                 self.schedule_start_after(self.backoff, now, out);
@@ -861,6 +1004,12 @@ impl Machine {
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if self.ready_at.is_some_and(|t| t <= now) {
+            self.on_ready(now);
+        }
+        if self.ready_deadline.is_some_and(|t| t <= now) {
+            self.fail(Failure::NotReady, now, out);
+        }
         if let Some((pgid, at)) = self.leftovers {
             if at <= now {
                 self.leftovers = None;
@@ -1548,6 +1697,66 @@ mod tests {
         step(&mut m, Event::Spawned(pid(40)), at + 10 * SEC);
         let out = step(&mut m, Event::Exited(pid(40), Exit::Code(1)), at + 20 * SEC);
         assert_eq!(m.failed_starts(), 0, "{out:?}");
+    }
+
+    #[test]
+    fn readiness_when_told_after_a_time_or_never() {
+        let t0 = Instant::now();
+        let told = Timing {
+            readiness: Readiness::Told,
+            ready_timeout: 5 * SEC,
+            ..legacy()
+        };
+        let mut m = started(told, Policy::default(), t0);
+        assert_eq!(m.ready_since(), None);
+        assert_eq!(m.deadline(), Some(t0 + 5 * SEC));
+        step(&mut m, Event::Ready, t0 + 2 * SEC);
+        assert_eq!(m.ready_since(), Some(t0 + 2 * SEC));
+        assert_eq!(m.deadline(), None, "no timeout once ready");
+        // Never ready: stopped at the timeout, its exit a failed start.
+        let mut m = started(told, limits(10), t0);
+        let out = step(&mut m, Event::Timer, t0 + 5 * SEC);
+        assert!(out.contains(&Effect::Signal(Target::Group(pid(10)), Signal::SIGTERM)));
+        assert!(alarms(&out).contains(&alarm::Kind::Failed(Failure::NotReady)));
+        let out = step(
+            &mut m,
+            Event::Exited(
+                pid(10),
+                Exit::Signal {
+                    signal: 15,
+                    core: false,
+                },
+            ),
+            t0 + 5 * SEC,
+        );
+        assert!(alarms(&out).is_empty(), "alarmed once: {out:?}");
+        assert_eq!(m.failed_starts(), 1);
+        assert!(
+            matches!(m.phase(), Phase::Waiting { .. } | Phase::Up { .. }),
+            "restarted"
+        );
+        // By time alone.
+        let after = Timing {
+            readiness: Readiness::After(SEC),
+            ..legacy()
+        };
+        let mut m = started(after, Policy::default(), t0);
+        assert_eq!(m.deadline(), Some(t0 + SEC));
+        step(&mut m, Event::Timer, t0 + SEC);
+        assert_eq!(m.ready_since(), Some(t0 + SEC));
+    }
+
+    #[test]
+    fn an_unhealthy_service_is_restarted_gracefully() {
+        let t0 = Instant::now();
+        let mut m = started(legacy(), limits(10), t0);
+        let out = step(&mut m, Event::Unhealthy, t0 + 20 * SEC);
+        assert!(out.contains(&Effect::Signal(Target::Group(pid(10)), Signal::SIGTERM)));
+        assert!(alarms(&out).contains(&alarm::Kind::Failed(Failure::Unhealthy)));
+        let out = step(&mut m, Event::Exited(pid(10), Exit::Code(0)), t0 + 20 * SEC);
+        assert!(out.contains(&Effect::Spawn), "{out:?}");
+        assert!(!m.last_exit_asked(), "a failure, not a stop");
+        assert_eq!(m.window_exits(), 1, "it counts");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::kill::{self, Sent};
 use crate::launch;
 use crate::log::Log;
 use crate::machine::{
-    Effect, Event, ExitCodes, GaveUp, Machine, Phase, Policy, Target, Timing, Wait,
+    Effect, Event, ExitCodes, GaveUp, Machine, Phase, Policy, Readiness, Target, Timing, Wait,
 };
 use crate::memory;
 use crate::output::{self, ChildFds, Output};
@@ -328,6 +328,12 @@ fn settings(
         start_success: cfg.start_success,
         backoff_max: cfg.backoff_max,
         backoff: cfg.backoff,
+        readiness: match cfg.ready {
+            crate::ready::Ready::Now => Readiness::Now,
+            crate::ready::Ready::After(d) => Readiness::After(d),
+            _ => Readiness::Told,
+        },
+        ready_timeout: cfg.ready_timeout,
         debounce: cfg.watch_debounce,
     };
     let policy = Policy {
@@ -392,6 +398,8 @@ pub struct Supervisor {
     subreaper: bool,
     /// `--down`: the service waits for `u`.
     start_down: bool,
+    /// The last failed check: which, and what it said (for the alarm).
+    check_detail: String,
     /// `--watch` paths from the command line (the config adds its own).
     cli_watch: Vec<std::path::PathBuf>,
     /// The watcher, when something is watched.
@@ -540,6 +548,7 @@ impl Supervisor {
             noise: control::Noise::default(),
             subreaper: opts.subreaper,
             start_down: opts.down,
+            check_detail: String::new(),
             watch,
             orphan,
             adopted_fd: None,
@@ -1102,6 +1111,7 @@ impl Supervisor {
             context,
             alarm: a,
             stderr_tail: alarm::tail_lines(self.dir.dir(), names::STDERR, alarm::STDERR_LINES),
+            detail: self.check_detail.clone(),
         };
         match self.spawn_helper(&Spec::new(helper), Some(job.encode().as_bytes()), false) {
             Ok(c) => {

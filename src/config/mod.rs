@@ -193,6 +193,24 @@ pub struct Config {
     pub stderr_file: crate::output::Sink,
     /// Text put before every line of output.
     pub log_prefix: Option<String>,
+    /// How readiness is learnt.
+    pub ready: crate::ready::Ready,
+    /// A start not ready within this is a failed start (zero: no limit).
+    pub ready_timeout: Duration,
+    /// How often a readiness probe is tried until it succeeds.
+    pub ready_interval: Duration,
+    /// How long one probe (readiness or health) may take.
+    pub probe_timeout: Duration,
+    /// `notify`: the keep-alive interval (`WATCHDOG=1`); zero: none.
+    pub watchdog: Duration,
+    /// The health check while the service runs.
+    pub health: Option<crate::ready::Check>,
+    /// How often it runs.
+    pub health_interval: Duration,
+    /// This many failures in a row restart the service.
+    pub health_failures: u32,
+    /// A daemon that forks: where it writes its main pid.
+    pub pidfile: Option<PathBuf>,
     /// Paths whose changes restart the service.
     pub watch: Vec<PathBuf>,
     /// Glob patterns of paths a watch ignores.
@@ -245,6 +263,15 @@ impl Default for Config {
             stdout_file: crate::output::Sink::Status,
             stderr_file: crate::output::Sink::Status,
             log_prefix: None,
+            ready: crate::ready::Ready::Now,
+            ready_timeout: Duration::from_secs(60),
+            ready_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(2),
+            watchdog: Duration::ZERO,
+            health: None,
+            health_interval: Duration::from_secs(10),
+            health_failures: 3,
+            pidfile: None,
             watch: Vec::new(),
             watch_exclude: Vec::new(),
             watch_debounce: Duration::from_millis(300),
@@ -302,6 +329,15 @@ pub const KEYS: &[&str] = &[
     "stdout_file",
     "stderr_file",
     "log_prefix",
+    "ready",
+    "ready_timeout",
+    "ready_interval",
+    "probe_timeout",
+    "watchdog",
+    "health",
+    "health_interval",
+    "health_failures",
+    "pidfile",
     "watch",
     "watch_exclude",
     "watch_debounce",
@@ -364,6 +400,15 @@ fn fraction_seconds(e: &Entry) -> Result<Duration, LineError> {
                 format!("{}: {:?} is not a number of seconds", e.key, e.value),
             )
         })
+}
+
+/// Seconds above zero (an interval).
+fn positive_seconds(e: &Entry) -> Result<Duration, LineError> {
+    let d = fraction_seconds(e)?;
+    if d < Duration::from_millis(10) {
+        return Err(err(e.line, format!("{}: at least 0.01 seconds", e.key)));
+    }
+    Ok(d)
 }
 
 fn boolean(e: &Entry) -> Result<bool, LineError> {
@@ -680,6 +725,29 @@ impl Config {
                 "log_mode" => c.log_mode = log_mode(e)?,
                 "stdout_file" => c.stdout_file = crate::output::Sink::parse(&e.value),
                 "stderr_file" => c.stderr_file = crate::output::Sink::parse(&e.value),
+                "ready" => {
+                    c.ready = crate::ready::ready(&e.value)
+                        .map_err(|why| err(e.line, format!("ready: {why}")))?;
+                }
+                "ready_timeout" => c.ready_timeout = fraction_seconds(e)?,
+                "ready_interval" => c.ready_interval = positive_seconds(e)?,
+                "probe_timeout" => c.probe_timeout = positive_seconds(e)?,
+                "watchdog" => c.watchdog = fraction_seconds(e)?,
+                "health" => {
+                    c.health = if e.value.is_empty() || e.value == "none" {
+                        None
+                    } else {
+                        Some(
+                            crate::ready::check(&e.value)
+                                .map_err(|why| err(e.line, format!("health: {why}")))?,
+                        )
+                    };
+                }
+                "health_interval" => c.health_interval = positive_seconds(e)?,
+                "health_failures" => {
+                    c.health_failures = count(e)?.max(1);
+                }
+                "pidfile" => c.pidfile = (!e.value.is_empty()).then(|| PathBuf::from(&e.value)),
                 "log_prefix" => {
                     // A trailing blank is written `\s` (values are trimmed).
                     c.log_prefix = (!e.value.is_empty()).then(|| e.value.replace("\\s", " "));
@@ -1193,6 +1261,9 @@ mod tests {
                     "log_mode" => "0640",
                     "stdout_file" | "stderr_file" => "AUTO",
                     "log_prefix" => "app:\\s",
+                    "ready" => "notify",
+                    "health" => "tcp 127.0.0.1:80",
+                    "pidfile" => "/run/x.pid",
                     _ => "1",
                 };
                 format!("{k} : {v}\n")
