@@ -285,6 +285,8 @@ pub struct Stdio<'a> {
     pub stdout: BorrowedFd<'a>,
     /// Becomes stderr.
     pub stderr: BorrowedFd<'a>,
+    /// Given to the child as this descriptor number too (s6's readiness fd).
+    pub extra: Option<(BorrowedFd<'a>, i32)>,
 }
 
 /// A started child, and what went wrong if it never exec'd.
@@ -296,6 +298,12 @@ pub struct Child {
 }
 
 impl Child {
+    /// A process that became supervise's child without being started by it (a
+    /// forking daemon re-parented to supervise, its subreaper).
+    pub fn taken(pid: Pid) -> Child {
+        Child { pid, failure: None }
+    }
+
     /// Why the child died instead of exec'ing; `None` means the exec succeeded.
     pub fn failure(&self) -> Option<StartFailure> {
         self.failure
@@ -426,6 +434,17 @@ fn run_child(spec: &Spec, stdio: Stdio<'_>, report: &AtomicU64) -> ! {
                 fail(report, Step::Stdio);
             }
         }
+        if let Some((fd, target)) = stdio.extra {
+            // dup2 onto itself keeps close-on-exec; clear it instead.
+            let ok = if fd.as_raw_fd() == target {
+                libc::fcntl(target, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd.as_raw_fd(), target) >= 0
+            };
+            if !ok {
+                fail(report, Step::Stdio);
+            }
+        }
         libc::execve(
             spec.path.as_ptr(),
             spec.argv_ptrs.as_ptr(),
@@ -484,6 +503,7 @@ mod tests {
             stdin: null.as_fd(),
             stdout: null.as_fd(),
             stderr: null.as_fd(),
+            extra: None,
         };
         let child = spawn(spec, stdio).unwrap();
         let mut status = 0;
@@ -573,6 +593,7 @@ mod tests {
             stdin: null.as_fd(),
             stdout: out.as_fd(),
             stderr: out.as_fd(),
+            extra: None,
         };
         let child = spawn(&spec, stdio).unwrap();
         let mut status = 0;
@@ -607,6 +628,7 @@ mod tests {
             stdin: null.as_fd(),
             stdout: out.as_fd(),
             stderr: out.as_fd(),
+            extra: None,
         };
         let child = spawn(&spec, stdio).unwrap();
         let mut status = 0;

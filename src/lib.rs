@@ -50,6 +50,7 @@ pub mod machine;
 pub mod memory;
 pub mod output;
 pub mod policy;
+pub mod probe;
 pub mod proc;
 pub mod ready;
 pub mod sigfd;

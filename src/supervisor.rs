@@ -994,6 +994,7 @@ impl Supervisor {
             stdin: self.stdin.as_fd(),
             stdout,
             stderr,
+            extra: None,
         };
         let spawned = child::spawn(&self.spec, stdio);
         drop(fds);
@@ -1140,6 +1141,7 @@ impl Supervisor {
                 stdin,
                 stdout: out.as_fd(),
                 stderr: if one_log { out.as_fd() } else { err.as_fd() },
+                extra: None,
             },
         )
     }
