@@ -393,8 +393,13 @@ impl Bench<'_> {
                 } else {
                     r * 3.0 <= 1.0
                 };
+                let whom = if anchor == Tool::S6 {
+                    "s6-svscan"
+                } else {
+                    "supervisord"
+                };
                 rows.push((
-                    fig(n, &format!("all up, ours ÷ {}", anchor.name())),
+                    fig(n, &format!("all up, ours ÷ {whom}")),
                     format!("{r:.2}"),
                     format!("{target}: {}", met(ok)),
                 ));

@@ -240,6 +240,11 @@ mod tests {
             adopted: false,
             watch: Vec::new(),
             watch_restart: None,
+            readiness: None,
+            ready_since: None,
+            status_text: None,
+            health: None,
+            last_failure: None,
         };
         (st.to_vec(), statefile::encode(&rec))
     }

@@ -33,6 +33,7 @@
 
 pub mod adopt;
 pub mod alarm;
+pub mod checks;
 pub mod child;
 pub mod cli;
 pub mod client;
@@ -41,6 +42,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod exit;
+pub mod follow;
 pub mod host;
 pub mod ini;
 pub mod kill;

@@ -161,6 +161,9 @@ pub enum Effect {
     /// A burst of changes settled and the service is being restarted for it (for the
     /// log and the state file; the stop and start are their own effects).
     ChangeRestart,
+    /// Supervise is stopping the running service itself, for this failure (for the
+    /// log and the state file; the stop is its own effect).
+    Failed(Failure),
 }
 
 /// Timings the machine works with.
@@ -523,11 +526,15 @@ impl Machine {
                 }
             }
             Event::Unhealthy => self.fail(Failure::Unhealthy, now, out),
-            Event::MainPid(pid) => {
-                if let Phase::Up { .. } = self.phase {
-                    self.phase = Phase::Up { pid };
+            Event::MainPid(pid) => match self.phase {
+                Phase::Up { .. } => self.phase = Phase::Up { pid },
+                // Asked to stop before the main process was known: it is stopped now.
+                Phase::Stopping { kill_at, .. } => {
+                    self.phase = Phase::Stopping { pid, kill_at };
+                    self.send_stop(pid, out);
                 }
-            }
+                _ => {}
+            },
         }
         if self.exit_when_down && self.pid().is_none() && !out.contains(&Effect::Exit) {
             out.push(Effect::Exit);
@@ -763,6 +770,7 @@ impl Machine {
         self.failing = Some(why);
         self.last_failure = Some(why);
         self.ready_deadline = None;
+        out.push(Effect::Failed(why));
         if self.alarms && !self.policy.limits.interval.is_zero() {
             let a = self.alarm(
                 alarm::Kind::Failed(why),
@@ -837,6 +845,8 @@ impl Machine {
     ) {
         self.phase = Phase::Up { pid };
         self.adopted = true;
+        // Whatever it was waiting for happened under the previous supervise.
+        self.ready_since = Some(now);
         self.paused = paused;
         self.want = want;
         if want == Want::Down {

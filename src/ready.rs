@@ -22,6 +22,18 @@ pub enum Ready {
     Probe(Check),
 }
 
+impl std::fmt::Display for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ready::Now => f.write_str("none"),
+            Ready::After(d) => write!(f, "startsecs {}", d.as_secs_f64()),
+            Ready::Notify => f.write_str("notify"),
+            Ready::Fd(n) => write!(f, "fd {n}"),
+            Ready::Probe(c) => c.fmt(f),
+        }
+    }
+}
+
 /// A check run by supervise: a connection, a request, or a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {

@@ -28,6 +28,11 @@
 //! | `backoff` | the current backoff delay in seconds, while the service keeps dying young |
 //! | `watch` | a watched path; one line per path |
 //! | `watch_restart_time`, `watch_restart_path` | the last restart for a change: when, and the path that changed |
+//! | `readiness` | how readiness is told (`notify`, `fd 3`, `tcp 127.0.0.1:80`, ...), when it is not at once |
+//! | `ready_since` | Unix time the running service became ready (with `readiness` only) |
+//! | `status_text` | the service's last `STATUS=` notification |
+//! | `health_time`, `health_passed`, `health_said` | the last health check: when, `1` or `0`, what it said |
+//! | `last_failure` | why supervise last stopped the service itself (not ready in time, unhealthy), with what the check said |
 
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -131,6 +136,16 @@ pub struct Record {
     pub watch: Vec<String>,
     /// The last restart for a change: when, and the path.
     pub watch_restart: Option<(SystemTime, String)>,
+    /// How readiness is told, when not at once.
+    pub readiness: Option<String>,
+    /// When the running service became ready (with `readiness`).
+    pub ready_since: Option<SystemTime>,
+    /// The last `STATUS=` text.
+    pub status_text: Option<String>,
+    /// The last health check: when, passed, what it said.
+    pub health: Option<(SystemTime, bool, String)>,
+    /// Why supervise last stopped the service itself.
+    pub last_failure: Option<String>,
 }
 
 /// Why a state file could not be read.
@@ -259,6 +274,23 @@ pub fn encode(r: &Record) -> String {
             writeln!(s, "watch_restart_time={}", format_time(*t))?;
             writeln!(s, "watch_restart_path={}", escape(p))?;
         }
+        if let Some(r) = &r.readiness {
+            writeln!(s, "readiness={}", escape(r))?;
+        }
+        if let Some(t) = r.ready_since {
+            writeln!(s, "ready_since={}", format_time(t))?;
+        }
+        if let Some(t) = &r.status_text {
+            writeln!(s, "status_text={}", escape(t))?;
+        }
+        if let Some((t, passed, said)) = &r.health {
+            writeln!(s, "health_time={}", format_time(*t))?;
+            writeln!(s, "health_passed={}", u8::from(*passed))?;
+            writeln!(s, "health_said={}", escape(said))?;
+        }
+        if let Some(f) = &r.last_failure {
+            writeln!(s, "last_failure={}", escape(f))?;
+        }
         Ok(())
     })();
     s
@@ -380,6 +412,19 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
             (Some(t), Some((_, p))) => Some((t, unescape(p))),
             _ => None,
         },
+        readiness: get("readiness").map(|(_, v)| unescape(v)),
+        ready_since: time("ready_since")?,
+        status_text: get("status_text").map(|(_, v)| unescape(v)),
+        health: time("health_time")?.map(|t| {
+            (
+                t,
+                get("health_passed").is_some_and(|(_, v)| v == "1"),
+                get("health_said")
+                    .map(|(_, v)| unescape(v))
+                    .unwrap_or_default(),
+            )
+        }),
+        last_failure: get("last_failure").map(|(_, v)| unescape(v)),
     })
 }
 
@@ -416,6 +461,15 @@ mod tests {
                 UNIX_EPOCH + Duration::new(1_795_255_100, 0),
                 "/srv/content/a b".into(),
             )),
+            readiness: Some("http http://localhost/health (127.0.0.1:80)".into()),
+            ready_since: Some(UNIX_EPOCH + Duration::new(1_795_255_202, 7)),
+            status_text: Some("serving\n3 clients".into()),
+            health: Some((
+                UNIX_EPOCH + Duration::new(1_795_255_203, 0),
+                false,
+                "exited 1: no".into(),
+            )),
+            last_failure: Some("unhealthy: exited 1".into()),
         }
     }
 

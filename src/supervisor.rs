@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 
 use crate::adopt::{self, Orphan};
 use crate::alarm::{self, Alarm};
+use crate::checks::{self, Checks, Note};
 use crate::child::{self, Child, Spec, Stdio};
 use crate::cli::{self, CommandLine, EXIT_SETUP, EXIT_USAGE, Options};
 use crate::command::Program;
@@ -28,6 +29,7 @@ use crate::config::{self, Config};
 use crate::control::{self, Letter, Parsed};
 use crate::daemon;
 use crate::exit::Exit;
+use crate::follow::{Follow, Found};
 use crate::kill::{self, Sent};
 use crate::launch;
 use crate::log::Log;
@@ -192,8 +194,10 @@ struct Ready {
     signals: bool,
     control: bool,
     watch: bool,
-    /// The adopted service ended.
-    adopted: bool,
+    /// The main process supervise did not start ended.
+    main: bool,
+    /// Bit i: the i-th descriptor of the checks.
+    checks: u8,
     /// Someone touched the FIFOs.
     fifos: bool,
     /// Bit i: output stream i has data.
@@ -288,17 +292,6 @@ fn recorded(c: &crate::statusdir::open::Contents) -> adopt::Recorded<'_> {
     }
 }
 
-/// A pidfd to learn when `pid` ends; `None` if it already has.
-fn pidfd(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: a fresh descriptor we now own.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// A child of supervise that is not the service.
 #[derive(Debug)]
 enum Helper {
@@ -329,6 +322,8 @@ fn settings(
         backoff_max: cfg.backoff_max,
         backoff: cfg.backoff,
         readiness: match cfg.ready {
+            // A forking daemon is ready once its pidfile names it.
+            crate::ready::Ready::Now if cfg.pidfile.is_some() => Readiness::Told,
             crate::ready::Ready::Now => Readiness::Now,
             crate::ready::Ready::After(d) => Readiness::After(d),
             _ => Readiness::Told,
@@ -406,8 +401,14 @@ pub struct Supervisor {
     watch: Option<Watch>,
     /// A live service a previous supervise left, to adopt at start.
     orphan: Option<Orphan>,
-    /// A pidfd on the adopted service: readable once it has ended.
-    adopted_fd: Option<OwnedFd>,
+    /// The main process when supervise did not start it, pidfiles, strays.
+    follow: Follow,
+    /// Readiness and health checks while the service runs.
+    checks: Checks,
+    /// The service's launch: exec probes run as the service does.
+    launch: launch::Launch,
+    /// Why supervise last stopped the service itself, for the state file.
+    last_failure: Option<String>,
     /// The latest path a watch saw change.
     last_change: Option<std::path::PathBuf>,
     /// The last restart for a change: when, and the path.
@@ -524,6 +525,26 @@ impl Supervisor {
             .unwrap_or_else(|_| "localhost".into());
         let clock = Clock::now();
         let watch = start_watch(&opts.watch, &loaded.config, None, &abs_dir, &log);
+        let checks = Checks::new(
+            check_settings(&loaded.config),
+            dir.dir(),
+            &abs_dir,
+            Some(service_uid),
+        )
+        .map_err(|e| {
+            fatal(
+                EXIT_SETUP,
+                format!("{}: {e}", dir.dir().join(checks::NOTIFY_NAME).display()),
+            )
+        })?;
+        // Whatever the service leaves behind comes back to supervise, to be stopped.
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            log.warn(format_args!(
+                "cannot become a subreaper ({e}): what the service leaves behind goes unseen"
+            ));
+        }
+        let mut follow = Follow::default();
+        follow.set_pidfile(loaded.config.pidfile.clone());
         Ok(Supervisor {
             dir,
             log,
@@ -532,7 +553,11 @@ impl Supervisor {
                     settings(&loaded.config, restart_script.is_some(), time_limit);
                 Machine::new(timing, policy)
             },
-            spec: service_spec(&launch, nofile),
+            spec: service_spec(&launch, nofile, &checks),
+            launch,
+            checks,
+            follow,
+            last_failure: None,
             nofile,
             command_line: opts.command.clone(),
             stdin,
@@ -551,7 +576,6 @@ impl Supervisor {
             check_detail: String::new(),
             watch,
             orphan,
-            adopted_fd: None,
             cli_watch: opts.watch.clone(),
             last_change: None,
             watch_restart: None,
@@ -582,18 +606,16 @@ impl Supervisor {
             "supervise pid {} supervising {}: {}",
             self.me, self.name, self.command
         ));
-        match self
-            .orphan
-            .take()
-            .and_then(|o| pidfd(o.pid).map(|fd| (o, fd)))
-        {
-            Some((o, fd)) => {
+        match self.orphan.take() {
+            Some(o) if crate::follow::pidfd(Pid::from_raw(o.pid as i32)).is_some() => {
                 self.log.notice(format_args!(
                     "adopting pid {}, left running by a previous supervise; when it ends, \
                      its exit status goes to its parent, not to us",
                     o.pid
                 ));
-                self.adopted_fd = Some(fd);
+                self.follow.watch(Pid::from_raw(o.pid as i32));
+                self.checks
+                    .adopted(Pid::from_raw(o.pid as i32), Instant::now());
                 self.since = o.since;
                 self.published.pid = Some(Pid::from_raw(o.pid as i32));
                 self.pid_start = Some(o.start);
@@ -606,8 +628,8 @@ impl Supervisor {
                 self.publish();
                 return Ok(());
             }
-            None if self.start_down => self.dispatch(Event::Letter(Letter::Down)),
-            None => self.dispatch(Event::Letter(Letter::Up)),
+            _ if self.start_down => self.dispatch(Event::Letter(Letter::Down)),
+            _ => self.dispatch(Event::Letter(Letter::Up)),
         }
         self.publish();
         // "Text file busy" passes (a file still open for writing somewhere, as a
@@ -661,8 +683,13 @@ impl Supervisor {
             if ready.signals {
                 self.on_signals();
             }
-            if ready.adopted {
-                self.on_adopted_end();
+            if ready.main {
+                self.on_main_end();
+            }
+            if ready.checks != 0 && !self.exit {
+                let mut notes = Vec::new();
+                self.checks.on_fds(ready.checks, Instant::now(), &mut notes);
+                self.on_notes(notes);
             }
             if ready.fifos {
                 for line in self.dir.repair() {
@@ -683,6 +710,10 @@ impl Supervisor {
             {
                 self.dispatch(Event::Timer);
             }
+            if !self.exit {
+                self.on_check_time();
+            }
+            self.sync_checks();
             if let Some(line) = self.noise.flush(Instant::now()) {
                 self.log.warn(line);
             }
@@ -733,10 +764,12 @@ impl Supervisor {
         if let Some(w) = &self.watch {
             fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
         }
-        let adopted_at = fds.len();
-        if let Some(fd) = &self.adopted_fd {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        let main_at = fds.len();
+        if let Some(fd) = self.follow.fd() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
+        let checks_at = fds.len();
+        fds.extend(self.checks.poll_fds().map(|(fd, f)| PollFd::new(fd, f)));
         let fifos_at = fds.len();
         if let Some(fd) = self.dir.fifo_events() {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
@@ -748,10 +781,17 @@ impl Supervisor {
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
         );
         let ready = |f: &PollFd| f.any().unwrap_or(false);
+        let bits = |fds: &[PollFd]| {
+            fds.iter()
+                .enumerate()
+                .fold(0u8, |b, (i, f)| if ready(f) { b | 1 << i } else { b })
+        };
         let deadline = [
             self.machine.deadline(),
             self.published.retry_at,
             self.noise.deadline(),
+            self.checks.deadline(),
+            self.follow.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -760,16 +800,11 @@ impl Supervisor {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
                 control: ready(&fds[1]),
-                watch: adopted_at > watch_at && ready(&fds[watch_at]),
-                adopted: fifos_at > adopted_at && ready(&fds[adopted_at]),
+                watch: main_at > watch_at && ready(&fds[watch_at]),
+                main: checks_at > main_at && ready(&fds[main_at]),
+                checks: bits(&fds[checks_at..fifos_at]),
                 fifos: streams_at > fifos_at && ready(&fds[fifos_at]),
-                streams: fds[streams_at..]
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        0,
-                        |bits, (i, f)| if ready(f) { bits | 1 << i } else { bits },
-                    ),
+                streams: bits(&fds[streams_at..]),
             }),
             Err(Errno::EINTR) => Ok(Ready::default()),
             Err(e) => Err(e),
@@ -817,32 +852,185 @@ impl Supervisor {
                 continue;
             };
             match self.child.take_if(|c| c.pid == pid) {
-                Some(c) => {
-                    if let Some(f) = c.failure() {
-                        self.log.warn(format_args!(
-                            "unable to start {}: {f}",
-                            self.spec.path().display()
-                        ));
-                    }
+                Some(c) => self.reaped_service(c, how),
+                // A daemon the service started, re-parented to supervise.
+                None if self.machine.pid() == Some(pid) => {
                     self.log_exit(how);
-                    if c.failure().is_none() {
-                        self.log.notice(format_args!("pid {pid} {how}"));
-                    }
+                    self.log.notice(format_args!("pid {pid} {how}"));
                     self.service_exited(pid, how);
                 }
-                None => self.reaped_helper(pid, how),
+                None => {
+                    let mut notes = Vec::new();
+                    if self.checks.on_exit(pid, how, Instant::now(), &mut notes) {
+                        self.on_notes(notes);
+                    } else if !self.follow.reaped(pid) {
+                        self.reaped_helper(pid, how);
+                    }
+                }
             }
         }
     }
 
-    /// The adopted service ended; its exit status is its parent's, not ours.
-    fn on_adopted_end(&mut self) {
-        self.adopted_fd = None;
-        if let (Some(pid), true) = (self.machine.pid(), self.machine.adopted()) {
-            self.log_exit(Exit::Unknown);
-            self.log.notice(format_args!("adopted pid {pid} ended"));
-            self.service_exited(pid, Exit::Unknown);
+    /// The process supervise started ended: the service, or a forking daemon's
+    /// launcher whose pidfile is now awaited.
+    fn reaped_service(&mut self, c: Child, how: Exit) {
+        let pid = c.pid;
+        if let Some(f) = c.failure() {
+            self.log.warn(format_args!(
+                "unable to start {}: {f}",
+                self.spec.path().display()
+            ));
         }
+        let launcher = c.failure().is_none()
+            && self.machine.pid() == Some(pid)
+            && matches!(self.machine.phase(), Phase::Up { .. });
+        if launcher
+            && self
+                .follow
+                .launcher_exited(pid, how, self.config.ready_timeout, Instant::now())
+        {
+            self.log.notice(format_args!(
+                "pid {pid} {how}: reading the main pid from {}",
+                self.follow
+                    .pidfile()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            ));
+            return self.on_follow_time();
+        }
+        self.log_exit(how);
+        if c.failure().is_none() {
+            self.log.notice(format_args!("pid {pid} {how}"));
+        }
+        self.service_exited(pid, how);
+    }
+
+    /// Looks at the pidfile, if it is time.
+    fn on_follow_time(&mut self) {
+        match self.follow.on_time(Instant::now()) {
+            None => {}
+            Some(Found::Note(line)) => self.log.warn(line),
+            Some(Found::Main(pid, line)) => {
+                self.log.notice(line);
+                self.take_main(pid);
+                if self.config.ready == crate::ready::Ready::Now {
+                    self.dispatch(Event::Ready);
+                }
+            }
+            Some(Found::Nothing(launcher, how, line)) => {
+                self.log.warn(line);
+                self.log_exit(how);
+                self.service_exited(launcher, how);
+            }
+        }
+    }
+
+    /// `pid` is the service's main process from now on.
+    fn take_main(&mut self, pid: Pid) {
+        if self.child.as_ref().is_none_or(|c| c.pid != pid) {
+            self.follow.watch(pid);
+        }
+        self.checks.main_pid(pid);
+        self.dispatch(Event::MainPid(pid));
+    }
+
+    /// What the checks found: readiness, failure, a new main process, lines.
+    fn on_notes(&mut self, notes: Vec<Note>) {
+        for note in notes {
+            if self.exit {
+                return;
+            }
+            match note {
+                Note::Ready(how) => {
+                    if self.machine.pid().is_some() && self.machine.ready_since().is_none() {
+                        self.log.notice(format_args!("ready: {how}"));
+                        self.dispatch(Event::Ready);
+                    }
+                }
+                Note::Extend(d) => self.dispatch(Event::ExtendReady(d)),
+                Note::MainPid(pid) => self.main_pid_told(pid),
+                Note::Unhealthy(why) => {
+                    self.check_detail = why;
+                    self.dispatch(Event::Unhealthy);
+                }
+                Note::Log(line) => self.log.notice(line),
+            }
+        }
+    }
+
+    /// `MAINPID=`: taken if it names a live process of the service.
+    fn main_pid_told(&mut self, pid: Pid) {
+        let Some(current) = self.machine.pid() else {
+            return;
+        };
+        if pid == current {
+            return;
+        }
+        let group = proc::stat_fields(pid.as_raw().unsigned_abs())
+            .and_then(|f| f.get(2).and_then(|g| g.parse::<i32>().ok()));
+        let of_service = self
+            .child
+            .as_ref()
+            .is_some_and(|c| group == Some(c.pid.as_raw()))
+            || group == Some(current.as_raw());
+        if of_service {
+            self.log
+                .notice(format_args!("main pid {pid}, from MAINPID="));
+            self.take_main(pid);
+        } else {
+            self.log.warn(format_args!(
+                "notify: MAINPID={pid} ignored: not a process of the service"
+            ));
+        }
+    }
+
+    /// Deadlines of the checks and the pidfile wait.
+    fn on_check_time(&mut self) {
+        let now = Instant::now();
+        if self.follow.deadline().is_some_and(|t| t <= now) {
+            self.on_follow_time();
+        }
+        if self.checks.deadline().is_none_or(|t| t > now) {
+            return;
+        }
+        let mut notes = Vec::new();
+        let (launch, stdin, nofile) = (&self.launch, &self.stdin, self.nofile);
+        self.checks.on_time(
+            now,
+            |cmd, out| spawn_probe(launch, nofile, stdin, cmd, out),
+            &mut notes,
+        );
+        self.on_notes(notes);
+    }
+
+    /// Keeps the checks in step with the machine: checks run while the service is
+    /// up, readiness ones until it is ready, health ones after.
+    fn sync_checks(&mut self) {
+        match self.machine.phase() {
+            Phase::Up { .. } => {
+                if self.machine.ready_since().is_some() {
+                    self.checks.now_ready(Instant::now());
+                }
+            }
+            _ => self.checks.stopped(),
+        }
+    }
+
+    /// The main process supervise did not start ended (an adopted service, a
+    /// forking daemon); its exit status is known only if it was our child.
+    fn on_main_end(&mut self) {
+        let Some((pid, how)) = self.follow.ended() else {
+            return;
+        };
+        if self.machine.pid() != Some(pid) {
+            return;
+        }
+        self.log_exit(how);
+        if self.machine.adopted() {
+            self.log.notice(format_args!("adopted pid {pid} ended"));
+        } else {
+            self.log.notice(format_args!("pid {pid} {how}"));
+        }
+        self.service_exited(pid, how);
     }
 
     /// The legacy tool's lines for an exit of the service, which monitoring greps for
@@ -861,6 +1049,15 @@ impl Supervisor {
     /// follows (now or after a wait) is announced as the legacy tool announced it.
     fn service_exited(&mut self, pid: Pid, how: Exit) {
         let at = SystemTime::now();
+        self.follow.forget(pid);
+        self.checks.stopped();
+        let mut known: Vec<Pid> = self.helpers.iter().map(Helper::pid).collect();
+        known.extend(self.checks.probe_pid());
+        known.extend(self.child.as_ref().map(|c| c.pid));
+        let stop = Signal::try_from(self.config.stop_signal).unwrap_or(Signal::SIGTERM);
+        if let Some(line) = self.follow.round_up_strays(&known, stop) {
+            self.log.warn(line);
+        }
         self.restart_due = true;
         self.dispatch(Event::Exited(pid, how));
         self.last_exit = Some(LastExit {
@@ -930,6 +1127,7 @@ impl Supervisor {
                     let outcome = self.spawn();
                     self.dispatch(outcome);
                 }
+                Effect::Signal(target, _) if self.follow.holds_back(target) => {}
                 Effect::Signal(target, sig) => {
                     // One look at an empty group is enough: the rest of its signals
                     // and its KILL deadline are skipped.
@@ -959,6 +1157,7 @@ impl Supervisor {
                     ));
                     self.watch_restart = Some((SystemTime::now(), what));
                 }
+                Effect::Failed(why) => self.on_failed(why),
                 Effect::Exit => self.exit = true,
             }
         }
@@ -990,11 +1189,22 @@ impl Supervisor {
             ChildFds::Files(o, e) => (o.as_fd(), e.as_fd()),
             ChildFds::Pipes(o, e) => (*o, *e),
         };
+        // Never a second copy beside what the last run left behind.
+        self.follow.kill_strays();
+        let extra = match self.checks.before_spawn() {
+            Ok(extra) => extra,
+            Err(e) => {
+                self.log.warn(format_args!(
+                    "cannot make the readiness pipe: {e}; trying again in a second"
+                ));
+                return Event::SpawnFailed;
+            }
+        };
         let stdio = Stdio {
             stdin: self.stdin.as_fd(),
             stdout,
             stderr,
-            extra: None,
+            extra,
         };
         let spawned = child::spawn(&self.spec, stdio);
         drop(fds);
@@ -1002,6 +1212,7 @@ impl Supervisor {
             Ok(c) => {
                 let pid = c.pid;
                 self.child = Some(c);
+                self.checks.started(pid, Instant::now());
                 self.log.notice(format_args!("started pid {pid}"));
                 Event::Spawned(pid)
             }
@@ -1050,7 +1261,24 @@ impl Supervisor {
                 }
             }
             Ok((loaded, launch)) => {
-                self.spec = service_spec(&launch, self.nofile);
+                if let Err(e) = self.checks.reconfigure(
+                    check_settings(&loaded.config),
+                    self.dir.dir(),
+                    &self.abs_dir,
+                    Some(
+                        launch
+                            .ids
+                            .as_ref()
+                            .map_or_else(|| nix::unistd::geteuid().as_raw(), |i| i.uid),
+                    ),
+                ) {
+                    self.log.warn(format_args!(
+                        "cannot make the notification socket: {e}; the service cannot notify"
+                    ));
+                }
+                self.follow.set_pidfile(loaded.config.pidfile.clone());
+                self.spec = service_spec(&launch, self.nofile, &self.checks);
+                self.launch = launch;
                 self.watch = start_watch(
                     &self.cli_watch,
                     &loaded.config,
@@ -1112,7 +1340,13 @@ impl Supervisor {
             context,
             alarm: a,
             stderr_tail: alarm::tail_lines(self.dir.dir(), names::STDERR, alarm::STDERR_LINES),
-            detail: self.check_detail.clone(),
+            detail: match a.kind {
+                alarm::Kind::Failed(crate::machine::Failure::Unhealthy) => {
+                    self.check_detail.clone()
+                }
+                alarm::Kind::Failed(crate::machine::Failure::NotReady) => self.not_ready_text(),
+                _ => String::new(),
+            },
         };
         match self.spawn_helper(&Spec::new(helper), Some(job.encode().as_bytes()), false) {
             Ok(c) => {
@@ -1316,18 +1550,107 @@ impl Supervisor {
                 .map(|w| w.paths().map(|p| p.display().to_string()).collect())
                 .unwrap_or_default(),
             watch_restart: self.watch_restart.clone(),
+            readiness: (self.config.ready != crate::ready::Ready::Now)
+                .then(|| self.config.ready.to_string()),
+            ready_since: self
+                .machine
+                .ready_since()
+                .filter(|_| self.config.ready != crate::ready::Ready::Now)
+                .map(|t| self.clock.wall(t)),
+            status_text: Some(self.checks.status_text.clone()).filter(|t| !t.is_empty()),
+            health: self
+                .checks
+                .last_health
+                .as_ref()
+                .map(|h| (h.at, h.passed, h.said.clone())),
+            last_failure: self.last_failure.clone(),
         }
+    }
+
+    /// Supervise is stopping the service itself: said in the log and the state.
+    fn on_failed(&mut self, why: crate::machine::Failure) {
+        let line = match why {
+            crate::machine::Failure::NotReady => self.not_ready_text(),
+            crate::machine::Failure::Unhealthy => format!("unhealthy: {}", self.check_detail),
+        };
+        self.log
+            .warn(format_args!("{line}: stopping it, to start again"));
+        self.last_failure = Some(line);
+    }
+
+    fn not_ready_text(&self) -> String {
+        format!(
+            "not ready within ready_timeout ({} s; ready: {})",
+            self.config.ready_timeout.as_secs(),
+            self.config.ready
+        )
     }
 }
 
 /// The service's start, with the descriptor limit supervise was given when it raised
 /// its own.
-fn service_spec(launch: &launch::Launch, nofile: Option<u64>) -> Spec {
-    let mut spec = Spec::for_launch(launch);
+fn service_spec(launch: &launch::Launch, nofile: Option<u64>, checks: &Checks) -> Spec {
+    let mut launch = launch.clone();
+    // supervise's own notification socket (systemd's, when it runs under systemd) is
+    // not the service's: only the service's own, if it has one.
+    let ours = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+    launch.env.retain(|(k, _)| !ours.iter().any(|o| k == o));
+    launch
+        .env
+        .extend(checks.env().into_iter().map(|(k, v)| (k.into(), v.into())));
+    let mut spec = Spec::for_launch(&launch);
     if let Some(soft) = nofile {
         spec.restore_nofile(soft);
     }
     spec
+}
+
+/// The check settings from the config.
+fn check_settings(cfg: &Config) -> checks::Settings {
+    checks::Settings {
+        ready: cfg.ready.clone(),
+        ready_interval: cfg.ready_interval,
+        probe_timeout: cfg.probe_timeout,
+        health: cfg.health.clone(),
+        health_interval: cfg.health_interval,
+        health_failures: cfg.health_failures,
+        watchdog: cfg.watchdog,
+    }
+}
+
+/// Starts an `exec` probe as the service starts (its user, environment, directory
+/// and limits), its output on `out`.
+fn spawn_probe(
+    launch: &launch::Launch,
+    nofile: Option<u64>,
+    stdin: &File,
+    cmd: &str,
+    out: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<Child> {
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+    let plan = crate::command::plan(cmd).map_err(|e| invalid(e.to_string()))?;
+    let path = launch
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let program = Program::from_plan(plan, path).map_err(|e| invalid(e.to_string()))?;
+    let mut spec = Spec::for_launch(&launch::Launch {
+        program,
+        ..launch.clone()
+    });
+    if let Some(soft) = nofile {
+        spec.restore_nofile(soft);
+    }
+    child::spawn(
+        &spec,
+        Stdio {
+            stdin: stdin.as_fd(),
+            stdout: out,
+            stderr: out,
+            extra: None,
+        },
+    )
 }
 
 /// Another supervise holds the directory. Running the same command there is what

@@ -127,6 +127,11 @@ fn forge(dir: &Path, pid: u32, start: u64, want: Want) {
         adopted: false,
         watch: Vec::new(),
         watch_restart: None,
+        readiness: None,
+        ready_since: None,
+        status_text: None,
+        health: None,
+        last_failure: None,
     };
     fs::write(dir.join("status"), st).unwrap();
     fs::write(dir.join("state"), statefile::encode(&rec)).unwrap();

@@ -361,6 +361,39 @@ impl Dir {
         Ok(fifo)
     }
 
+    /// Binds a datagram socket (close-on-exec, non-blocking) as `name`, replacing
+    /// whatever had the name: the systemd notification socket. Made with mode 0600
+    /// (the umask is set around the bind: supervise has no other thread) and given to
+    /// `owner` when that is another user (the service's), who must be able to send.
+    /// `bind` never follows a link: a name taken again in between makes it fail.
+    pub fn bind_datagram(&self, name: &str, owner: Option<u32>) -> Result<OwnedFd, FileError> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+        self.unlink(name)?;
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .map_err(FileError::Io)?;
+        let addr = UnixAddr::new(&proc_path(self.fd.as_fd()).join(name)).map_err(FileError::Io)?;
+        let old = nix::sys::stat::umask(Mode::from_bits_truncate(0o177));
+        let bound = bind(sock.as_raw_fd(), &addr);
+        nix::sys::stat::umask(old);
+        bound.map_err(FileError::Io)?;
+        if let Some(uid) = owner.filter(|&u| u != euid()) {
+            nix::unistd::fchownat(
+                self.fd.as_fd(),
+                name,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                None,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(FileError::Io)?;
+        }
+        Ok(sock)
+    }
+
     /// Removes the name `name` (a link is removed, never what it points to).
     pub fn unlink(&self, name: &str) -> Result<(), FileError> {
         match unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
