@@ -49,9 +49,11 @@ pub enum Note {
     MainPid(Pid),
     /// Failed: its health check (what failed and what it said) or its watchdog.
     Unhealthy(String),
-    /// Something worth a line in the log (a health check failing, recovering, a
-    /// foreign notification).
+    /// Something worth a line in the log (a health check recovering, a notification
+    /// of the service's state).
     Log(String),
+    /// Something wrong worth a warning (a check failing, a foreign notification).
+    Warn(String),
 }
 
 /// The last health check: when it ended, whether it passed, what it said.
@@ -550,7 +552,7 @@ impl Checks {
                 Some(s) if from_service(sender, s) => self.apply(&bytes, sender, now, out),
                 _ if !self.foreign_said => {
                     self.foreign_said = true;
-                    out.push(Note::Log(format!(
+                    out.push(Note::Warn(format!(
                         "notify: ignored a notification from pid {}, not a process of the \
                          service (said once)",
                         sender.map_or_else(|| "unknown".to_owned(), |p| p.to_string())
@@ -573,10 +575,8 @@ impl Checks {
                 }
                 Notice::Status(text) => self.status_text = text,
                 Notice::MainPid(p) => out.push(Note::MainPid(Pid::from_raw(p as i32))),
-                Notice::Watchdog => {
-                    if s.ready && !self.settings.watchdog.is_zero() {
-                        self.watchdog_at = Some(now + self.settings.watchdog);
-                    }
+                Notice::Watchdog if s.ready && !self.settings.watchdog.is_zero() => {
+                    self.watchdog_at = Some(now + self.settings.watchdog);
                 }
                 Notice::WatchdogTrigger => {
                     out.push(Note::Unhealthy("watchdog: WATCHDOG=trigger".to_owned()))

@@ -713,7 +713,6 @@ impl Supervisor {
             if !self.exit {
                 self.on_check_time();
             }
-            self.sync_checks();
             if let Some(line) = self.noise.flush(Instant::now()) {
                 self.log.warn(line);
             }
@@ -953,6 +952,7 @@ impl Supervisor {
                     self.dispatch(Event::Unhealthy);
                 }
                 Note::Log(line) => self.log.notice(line),
+                Note::Warn(line) => self.log.warn(line),
             }
         }
     }
@@ -1161,6 +1161,7 @@ impl Supervisor {
                 Effect::Exit => self.exit = true,
             }
         }
+        self.sync_checks();
     }
 
     /// Starts the service; the outcome is the next event.

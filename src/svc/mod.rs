@@ -33,11 +33,11 @@ pub const EXIT_USAGE: u8 = 100;
 
 /// The `svc -h` text.
 pub const USAGE: &str = "\
-usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
+usage: svc -LETTERS [-w up|down|restart|ready] [-T SECS] DIR...
        svc status [--json | --prom] DIR...
        svc pid DIR
        svc ok DIR...
-       svc wait up|down|restart [-T SECS] DIR...
+       svc wait up|down|restart|ready [-T SECS] DIR...
        svc DIR status|start|stop|restart|exit|reconf|alarm on|off
        svc [-c FILE] status [NAME|GROUP:*|all]...
        svc [-c FILE] start|stop|restart NAME|GROUP:*|all...
@@ -50,8 +50,9 @@ usage: svc -LETTERS [-w up|down|restart] [-T SECS] DIR...
                  h a i t k q 1 2: send HUP ALRM INT TERM KILL QUIT USR1 USR2
                  s silence alarms   n alarms on   r reload config
                e.g. svc -dx status/app, svc -k status/*
-  -w STATE     then wait until each service is up, down, or restarted (a pid other
-               than the one before the letters); -wu -wd -wr for short
+  -w STATE     then wait until each service is up, down, restarted (a pid other
+               than the one before the letters) or ready (up, and ready as its
+               ready key says); -wu -wd -wr for short
   -T, --timeout SECS
                give up waiting after SECS seconds (may be fractional)
   status       one line per DIR; --json: one JSON object per line; --prom:
@@ -149,7 +150,7 @@ fn parse_timeout(v: Option<OsString>) -> Result<Duration, String> {
 }
 
 fn parse_goal(s: &str) -> Result<Goal, String> {
-    Goal::parse(s).ok_or_else(|| format!("cannot wait for {s:?}: say up, down or restart"))
+    Goal::parse(s).ok_or_else(|| format!("cannot wait for {s:?}: say up, down, restart or ready"))
 }
 
 /// `svc`'s own commands (a first word that is one of them is never a directory).
@@ -270,7 +271,9 @@ fn parse_status(it: impl Iterator<Item = OsString>) -> Result<Command, String> {
 }
 
 fn parse_wait(mut it: impl Iterator<Item = OsString>) -> Result<Command, String> {
-    let goal = it.next().ok_or("wait needs a state: up, down or restart")?;
+    let goal = it
+        .next()
+        .ok_or("wait needs a state: up, down, restart or ready")?;
     let goal = parse_goal(&goal.to_string_lossy())?;
     let mut timeout = None;
     let mut rest = Vec::new();
@@ -692,12 +695,12 @@ mod tests {
             err(&["pid", a.to_str().unwrap(), b.to_str().unwrap()]),
             "pid takes exactly one directory"
         );
-        assert!(err(&["wait", "sideways", "a"]).contains("say up, down or restart"));
+        assert!(err(&["wait", "sideways", "a"]).contains("say up, down, restart or ready"));
         assert!(err(&["wait", "up", "a", "-T", "soon"]).contains("not a number"));
         assert!(err(&["frobnicate", "a"]).starts_with("unknown command"));
         assert_eq!(
             err(&["-wx", "d"]),
-            "cannot wait for \"x\": say up, down or restart"
+            "cannot wait for \"x\": say up, down, restart or ready"
         );
     }
 }

@@ -62,6 +62,26 @@ pub struct View {
     pub watch_restart: Option<(SystemTime, String)>,
     /// The running service was adopted from a previous supervise.
     pub adopted: bool,
+    /// How readiness is told, when not at once.
+    pub readiness: Option<String>,
+    /// When the running service became ready (with `readiness`).
+    pub ready_since: Option<SystemTime>,
+    /// The service's last `STATUS=` text.
+    pub status_text: Option<String>,
+    /// The last health check: when, passed, what it said.
+    pub health: Option<(SystemTime, bool, String)>,
+    /// Why supervise last stopped the service itself.
+    pub last_failure: Option<String>,
+}
+
+impl View {
+    /// The service runs and is ready: up, and either ready at once or told so.
+    pub fn ready(&self) -> bool {
+        self.supervise_running
+            && self.pid.is_some()
+            && self.phase == statefile::Phase::Up
+            && (self.readiness.is_none() || self.ready_since.is_some())
+    }
 }
 
 /// A directory `svc status` could not read: as given, what is wrong, and whether that
@@ -139,6 +159,14 @@ fn read_view(path: &Path, dir: &Dir) -> Result<View, Problem> {
         adopted: state
             .as_ref()
             .is_some_and(|r| r.adopted && r.pid == status.pid),
+        readiness: state.as_ref().and_then(|r| r.readiness.clone()),
+        ready_since: state
+            .as_ref()
+            .filter(|r| r.pid == status.pid)
+            .and_then(|r| r.ready_since),
+        status_text: state.as_ref().and_then(|r| r.status_text.clone()),
+        health: state.as_ref().and_then(|r| r.health.clone()),
+        last_failure: state.as_ref().and_then(|r| r.last_failure.clone()),
     })
 }
 
@@ -196,6 +224,15 @@ pub fn line(v: &View, now: SystemTime) -> String {
         }
         (_, Some(p)) => {
             let _ = write!(s, "up (pid {p}) {secs} seconds");
+            match (&v.readiness, v.ready_since) {
+                (Some(_), Some(t)) => {
+                    let _ = write!(s, ", ready {} seconds", secs_between(t, now) as u64);
+                }
+                (Some(how), None) => {
+                    let _ = write!(s, ", not ready ({how})");
+                }
+                _ => {}
+            }
             if v.adopted {
                 s.push_str(", adopted");
             }
@@ -256,10 +293,33 @@ pub fn line(v: &View, now: SystemTime) -> String {
             );
         }
     }
+    checks_line(v, now, &mut s);
     if let Some(e) = &v.state_error {
         let _ = write!(s, " (state file unreadable: {e})");
     }
     s
+}
+
+/// The checks' part of the line: the service's own status, the last health check,
+/// the last failure supervise acted on.
+fn checks_line(v: &View, now: SystemTime, s: &mut String) {
+    if let (Some(text), Some(_)) = (&v.status_text, v.pid) {
+        let _ = write!(s, ", status {text:?}");
+    }
+    if let (Some((at, passed, said)), Some(_)) = (&v.health, v.pid) {
+        let ago = secs_between(*at, now) as u64;
+        match passed {
+            true => {
+                let _ = write!(s, ", health check passed {ago} seconds ago");
+            }
+            false => {
+                let _ = write!(s, ", health check failed {ago} seconds ago: {said}");
+            }
+        }
+    }
+    if let Some(f) = &v.last_failure {
+        let _ = write!(s, ", last failure: {f}");
+    }
 }
 
 /// A JSON string literal.
@@ -369,6 +429,33 @@ pub fn json(v: &View, now: SystemTime) -> String {
             "watch_restart_path",
             json_opt(v.watch_restart.as_ref().map(|(_, p)| json_str(p))),
         ),
+        ("readiness", json_opt(v.readiness.as_deref().map(json_str))),
+        ("ready", v.ready().to_string()),
+        (
+            "ready_seconds",
+            json_opt(
+                v.ready_since
+                    .filter(|_| v.ready())
+                    .map(|t| json_secs(secs_between(t, now))),
+            ),
+        ),
+        (
+            "status_text",
+            json_opt(v.status_text.as_deref().map(json_str)),
+        ),
+        ("health_passed", json_opt(v.health.as_ref().map(|h| h.1))),
+        (
+            "health_said",
+            json_opt(v.health.as_ref().map(|h| json_str(&h.2))),
+        ),
+        (
+            "health_seconds_ago",
+            json_opt(v.health.as_ref().map(|h| json_secs(secs_between(h.0, now)))),
+        ),
+        (
+            "last_failure",
+            json_opt(v.last_failure.as_deref().map(json_str)),
+        ),
         ("error", json_opt(v.state_error.as_deref().map(json_str))),
     ];
     let body: Vec<String> = fields
@@ -403,7 +490,7 @@ struct Family {
     help: &'static str,
 }
 
-const FAMILIES: [Family; 8] = [
+const FAMILIES: [Family; 9] = [
     Family {
         name: "supervise_running",
         kind: "gauge",
@@ -444,6 +531,11 @@ const FAMILIES: [Family; 8] = [
         kind: "gauge",
         help: "1 if supervise stopped restarting a crash-looping service",
     },
+    Family {
+        name: "supervise_service_ready",
+        kind: "gauge",
+        help: "1 if the service is up and ready (told so, or ready at once)",
+    },
 ];
 
 /// The value of family `i` for a view, if it has one.
@@ -467,6 +559,7 @@ fn prom_value(i: usize, v: &View, now: SystemTime) -> Option<String> {
         }),
         6 => b(v.paused),
         7 => b(v.gave_up.is_some()),
+        8 => b(v.ready()),
         _ => None,
     }
 }
@@ -550,6 +643,11 @@ mod tests {
             watch: Vec::new(),
             watch_restart: None,
             adopted: false,
+            readiness: None,
+            ready_since: None,
+            status_text: None,
+            health: None,
+            last_failure: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub enum Goal {
     Down,
     /// The service runs with a pid other than the one it had when the wait began.
     Restart,
+    /// The service runs and is ready (as its `ready` key says; at once without one).
+    Ready,
 }
 
 impl Goal {
@@ -39,6 +41,7 @@ impl Goal {
             "up" | "u" => Some(Goal::Up),
             "down" | "d" => Some(Goal::Down),
             "restart" | "r" => Some(Goal::Restart),
+            "ready" => Some(Goal::Ready),
             _ => None,
         }
     }
@@ -50,6 +53,7 @@ impl fmt::Display for Goal {
             Goal::Up => "up",
             Goal::Down => "down",
             Goal::Restart => "a restart",
+            Goal::Ready => "ready",
         })
     }
 }
@@ -92,6 +96,8 @@ fn reached(goal: Goal, s: &Status, from: Option<u32>) -> bool {
         Goal::Up => s.pid != 0,
         Goal::Down => s.pid == 0,
         Goal::Restart => s.pid != 0 && Some(s.pid) != from,
+        // Told by the state file: see `check`.
+        Goal::Ready => s.pid != 0,
     }
 }
 
@@ -110,6 +116,9 @@ fn check(goal: Goal, t: &Target) -> Option<Outcome> {
         Err(p) => return Some(Outcome::Failed(format!("{who}: {p}"))),
     };
     match client::running(&dir) {
+        Ok(true) if goal == Goal::Ready => report::inspect(&t.dir)
+            .is_ok_and(|v| v.ready())
+            .then_some(Outcome::Reached),
         Ok(true) => reached(goal, &status, t.from).then_some(Outcome::Reached),
         Ok(false) if goal == Goal::Down && !proc::alive(status.pid, None) => Some(Outcome::Reached),
         Ok(false) => Some(Outcome::Failed(format!(
