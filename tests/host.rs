@@ -599,3 +599,104 @@ fn check_mode() {
     assert!(err.contains(&format!("{}:4:", b.conf.display())), "{err}");
     let _ = Path::new("");
 }
+
+/// `depends_on`: a dependent starts once what it depends on is ready (whatever the
+/// priorities say), stops before it, and with `restart_dependents` is stopped while
+/// its dependency restarts; `svc start` starts what a process needs first; a cycle
+/// is refused at load with its file and line.
+#[test]
+fn dependencies_start_once_ready_and_stop_in_reverse() {
+    let mut b = HostBox::new("");
+    let svc = b.service();
+    let ev = b.events_path();
+    // Ready half a second after it starts, on its readiness descriptor.
+    let slow = b.sb.script(
+        "slow.sh",
+        &format!(
+            "echo \"start $1\" >> {ev}\ntrap 'echo \"stop $1\" >> {ev}; exit 0' TERM\n\
+             sleep 0.5\necho \"ready $1\" >> {ev}\necho >&3\nsleep 100000 &\nwait",
+            ev = ev.display()
+        ),
+    );
+    b.write(&format!(
+        "[program:db]\ncommand={slow} db\nready = fd 3\npriority = 10\nrestart_dependents = true\n\
+         [program:web]\ncommand={s} web\ndepends_on = db\npriority = 1\nstartsecs = 0\n\
+         [program:cron]\ncommand={s} cron\ndepends_on = web\nstartsecs = 0\n\
+         [program:x]\ncommand={slow} x\nready = fd 3\nautostart = false\n\
+         [program:y]\ncommand={s} y\ndepends_on = x\nautostart = false\nstartsecs = 0\n",
+        slow = slow.display(),
+        s = svc.display()
+    ));
+    b.start();
+    wait_until("three started", || b.events().len() == 4);
+    assert_eq!(
+        b.events(),
+        ["start db", "ready db", "start web", "start cron"]
+    );
+    assert!(
+        b.log().contains("web: waiting for db to be ready"),
+        "{}",
+        b.log()
+    );
+    // supervisorctl's RUNNING means ready: web's startsecs is 0, db's readiness fd.
+    let out = b.svc(&["status", "db"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("RUNNING"),
+        "{out:?}"
+    );
+
+    // db restarts: web (restart_dependents) is stopped, and started again once db is
+    // ready; cron, which depends on web only, keeps running.
+    let db = b.wait_pid("db");
+    kill(db, libc::SIGKILL);
+    wait_until("web back", || b.events().len() == 8);
+    assert_eq!(
+        b.events()[4..],
+        ["stop web", "start db", "ready db", "start web"],
+        "{:?}",
+        b.events()
+    );
+
+    // svc start y starts x first and waits until it is ready.
+    let out = b.svc(&["start", "y"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "x: started\ny: started\n",
+        "{out:?}"
+    );
+    assert_eq!(b.events()[8..], ["start x", "ready x", "start y"]);
+
+    // Shutdown: each before what it depends on, whatever the priorities.
+    let out = b.svc(&["shutdown"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Shut down\n");
+    let mut h = b.host.take().unwrap();
+    wait_for("the host to exit", || h.try_wait().ok().flatten());
+    let stops: Vec<String> = b.events()[11..].to_vec();
+    let at = |n: &str| {
+        stops
+            .iter()
+            .position(|e| e == &format!("stop {n}"))
+            .unwrap()
+    };
+    assert!(
+        at("cron") < at("web") && at("web") < at("db") && at("y") < at("x"),
+        "{stops:?}"
+    );
+
+    // A cycle is refused at load, where it is written.
+    b.write("[program:a]\ncommand=/bin/true\ndepends_on = b\n[program:b]\ncommand=/bin/true\ndepends_on = a\n");
+    let out = run_bounded({
+        let mut c = Command::new(host_bin());
+        c.args(["--check", "-c"]).arg(&b.conf);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:6: depends_on: a cycle: a -> b -> a",
+            b.conf.display()
+        )),
+        "{err}"
+    );
+}

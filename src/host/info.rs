@@ -87,6 +87,8 @@ pub struct Facts {
     pub exit_asked: bool,
     /// supervise gave up on it.
     pub gave_up: bool,
+    /// Whether it is ready, when supervise tells readiness (`ready`, `startsecs`).
+    pub ready: Option<bool>,
 }
 
 /// supervisord's state for what supervise records, given `startsecs`: a process up
@@ -100,9 +102,11 @@ pub fn state(f: &Facts, startsecs: Duration) -> State {
         };
     }
     match f.phase {
-        Phase::Up => match f.up_for {
-            Some(d) if d < startsecs => State::Starting,
-            _ => State::Running,
+        Phase::Up => match (f.ready, f.up_for) {
+            (Some(true), _) => State::Running,
+            (Some(false), _) => State::Starting,
+            (None, Some(d)) if d < startsecs => State::Starting,
+            (None, _) => State::Running,
         },
         Phase::Stopping => State::Stopping,
         Phase::Backoff | Phase::CoolDown => State::Backoff,
@@ -262,6 +266,9 @@ pub fn build(
         started: record.is_some_and(|r| r.starts > 0),
         exit_asked: last.is_some_and(|e| e.asked),
         gave_up: record.is_some_and(|r| r.gave_up.is_some()),
+        ready: record
+            .filter(|r| r.readiness.is_some() && r.pid == pid)
+            .map(|r| r.ready_since.is_some()),
     };
     let state = state(&facts, svc.startsecs);
     let start = match (pid, since) {
@@ -313,6 +320,7 @@ mod tests {
             started: true,
             exit_asked: false,
             gave_up: false,
+            ready: None,
         }
     }
 
@@ -325,6 +333,21 @@ mod tests {
         let rows: Vec<(Facts, State)> = vec![
             (up(S / 2), State::Starting),
             (up(5 * S), State::Running),
+            // Told readiness wins over time: not ready after an hour is STARTING.
+            (
+                Facts {
+                    ready: Some(false),
+                    ..up(3600 * S)
+                },
+                State::Starting,
+            ),
+            (
+                Facts {
+                    ready: Some(true),
+                    ..up(S / 2)
+                },
+                State::Running,
+            ),
             (facts(Phase::Stopping), State::Stopping),
             (facts(Phase::Backoff), State::Backoff),
             (facts(Phase::CoolDown), State::Backoff),

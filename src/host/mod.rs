@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod deps;
 pub mod fleet;
 pub mod info;
 pub mod plan;

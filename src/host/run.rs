@@ -36,6 +36,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
 use super::config::{self, HostConfig};
+use super::deps::Graph;
 use super::fleet::{self, Fleet, Proc, Sup, Then};
 use super::plan;
 use super::service::{self, Layout, Service};
@@ -108,6 +109,7 @@ pub fn services(cfg: &HostConfig, layout: &Layout) -> Result<(Vec<Service>, Vec<
         warnings.extend(w.iter().map(ToString::to_string));
         out.push(s);
     }
+    Graph::resolve(&out)?;
     Ok((out, warnings))
 }
 
@@ -160,6 +162,15 @@ pub struct Host {
     phase: Phase,
     supervise: PathBuf,
     fatal_exits: BTreeSet<String>,
+    /// `depends_on` between the services.
+    graph: Graph,
+    /// Services not started yet because something they depend on is not ready.
+    deferred: BTreeSet<String>,
+    /// Services stopped because a dependency with `restart_dependents` restarted:
+    /// started again once it is ready.
+    held: BTreeSet<String>,
+    /// The pid each service's status named last (a change is a restart).
+    pids: HashMap<String, u32>,
     generation: u64,
     exit_code: i32,
     /// Set until the start is over: then the caller is told.
@@ -208,9 +219,14 @@ impl Host {
         let signals = crate::sigfd::open(&SIGNALS).map_err(|e| format!("signalfd: {e}"))?;
         let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(|e| format!("inotify: {e}"))?;
+        let graph = Graph::resolve(&services)?;
         Ok(Host {
             config_path: config_path.to_path_buf(),
             fatal_exits: fatal_exits(cfg, &services),
+            graph,
+            deferred: BTreeSet::new(),
+            held: BTreeSet::new(),
+            pids: HashMap::new(),
             procs: services
                 .into_iter()
                 .map(|s| (s.name.clone(), Proc::new(s)))
@@ -464,7 +480,7 @@ impl Host {
         let mut waiting = BTreeSet::new();
         for name in level {
             self.watch_dir(name);
-            if !self.take_over(name) {
+            if !self.take_over(name) && !self.defer(name) {
                 self.spawn(name);
             }
             let p = &self.procs[name];
@@ -503,9 +519,10 @@ impl Host {
         if matches!(self.phase, Phase::Stopping { .. }) {
             return;
         }
+        self.deferred.clear();
+        self.held.clear();
         let services: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
-        let mut levels = fleet::levels(&services);
-        levels.reverse();
+        let levels = self.graph.stop_levels(&services);
         self.phase = Phase::Stopping {
             levels,
             next: 0,
@@ -620,7 +637,104 @@ impl Host {
         }
     }
 
+    /// Whether `name` runs and is ready (as its `ready` key says).
+    fn ready(&self, name: &str) -> bool {
+        self.procs
+            .get(name)
+            .is_some_and(|p| crate::svc::report::inspect(&p.svc.dir).is_ok_and(|v| v.ready()))
+    }
+
+    /// Defers the start of `name` while something it depends on is not ready;
+    /// `true` if it was deferred. A dependency that does not start by itself
+    /// (`autostart=false`) is started for it.
+    fn defer(&mut self, name: &str) -> bool {
+        let waiting: Vec<String> = self
+            .graph
+            .deps(name)
+            .iter()
+            .filter(|d| !self.ready(d))
+            .cloned()
+            .collect();
+        if waiting.is_empty() {
+            return false;
+        }
+        if self.procs.get(name).is_some_and(|p| !p.svc.autostart) {
+            // Not started by the host anyway: no need to wait.
+            return false;
+        }
+        for d in &waiting {
+            if let Some(p) = self
+                .procs
+                .get(d)
+                .filter(|p| !p.svc.autostart && p.sup.is_some())
+            {
+                self.log
+                    .notice(format_args!("{d}: started for {name}, which depends on it"));
+                let _ = client::open(&p.svc.dir).and_then(|h| client::send(&h, b"u"));
+            }
+        }
+        self.log.notice(format_args!(
+            "{name}: waiting for {} to be ready",
+            waiting.join(", ")
+        ));
+        self.deferred.insert(name.to_owned());
+        true
+    }
+
+    /// A service's status changed: a dependency that became ready lets what waits
+    /// for it start; one with `restart_dependents` that went down or restarted stops
+    /// what depends on it, until it is ready again.
+    fn dependencies_changed(&mut self, name: &str) {
+        if matches!(self.phase, Phase::Stopping { .. }) {
+            return;
+        }
+        let pid = self.procs.get(name).map_or(0, |p| {
+            client::open(&p.svc.dir)
+                .and_then(|d| client::read_status(&d))
+                .map_or(0, |s| s.pid)
+        });
+        let old = self.pids.insert(name.to_owned(), pid).unwrap_or(0);
+        let bound = self
+            .procs
+            .get(name)
+            .is_some_and(|p| p.svc.restart_dependents);
+        if bound && old != 0 && pid != old {
+            for d in self.graph.dependents(name) {
+                let Some(p) = self.procs.get(&d) else {
+                    continue;
+                };
+                if self.held.insert(d.clone()) {
+                    self.log.notice(format_args!(
+                        "{d}: stopped while {name}, which it depends on, restarts"
+                    ));
+                    let _ = client::open(&p.svc.dir).and_then(|h| client::send(&h, b"d"));
+                }
+            }
+        }
+        if !self.ready(name) {
+            return;
+        }
+        let dependents = self.graph.dependents(name);
+        for d in dependents {
+            if !self.graph.deps(&d).iter().all(|x| self.ready(x)) {
+                continue;
+            }
+            if self.deferred.remove(&d) {
+                self.log
+                    .notice(format_args!("{d}: what it depends on is ready"));
+                self.spawn(&d);
+            } else if self.held.remove(&d) {
+                self.log
+                    .notice(format_args!("{d}: what it depends on is ready again"));
+                if let Some(p) = self.procs.get(&d) {
+                    let _ = client::open(&p.svc.dir).and_then(|h| client::send(&h, b"u"));
+                }
+            }
+        }
+    }
+
     fn status_changed(&mut self, name: &str) {
+        self.dependencies_changed(name);
         if let Phase::Starting { waiting, .. } = &mut self.phase {
             if waiting.contains(name) && self.procs.contains_key(name) {
                 let runs = client::open(&self.procs[name].svc.dir)
@@ -675,6 +789,7 @@ impl Host {
         };
         let old: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
         let plan = plan::plan(&old, &new);
+        self.graph = Graph::resolve(&new).unwrap_or_default();
         self.fatal_exits = fatal_exits(&cfg, &new);
         self.apply(plan);
         self.generation += 1;
@@ -721,14 +836,21 @@ impl Host {
         for s in plan.added {
             self.log.notice(format_args!("{}: added", s.name));
             let name = s.name.clone();
-            let mut p = Proc::new(s);
-            p.due = Some(Instant::now());
-            self.procs.insert(name.clone(), p);
+            self.procs.insert(name.clone(), Proc::new(s));
             self.watch_dir(&name);
+            if !self.defer(&name) {
+                if let Some(p) = self.procs.get_mut(&name) {
+                    p.due = Some(Instant::now());
+                }
+            }
         }
         // Services left without a supervise (asked to exit, or given up on) start again.
-        for p in self.procs.values_mut() {
-            if p.sup.is_none() && p.due.is_none() && p.then != Then::Forget {
+        for (name, p) in self.procs.iter_mut() {
+            if p.sup.is_none()
+                && p.due.is_none()
+                && p.then != Then::Forget
+                && !self.deferred.contains(name)
+            {
                 p.quick_deaths = 0;
                 p.due = Some(Instant::now());
             }

@@ -87,7 +87,23 @@ pub struct Service {
     pub file: PathBuf,
     /// The section's header line.
     pub line: usize,
+    /// `depends_on`: the words as written, and where.
+    pub depends_on: Option<Dependencies>,
+    /// `restart_dependents`: a restart of this one restarts what depends on it.
+    pub restart_dependents: bool,
 }
+
+/// A `depends_on` as written: its words, its file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependencies {
+    pub words: Vec<String>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// Program keys of the host itself, not of the process's supervise: never written
+/// to its config file.
+pub const HOST_KEYS: [&str; 3] = ["depends_on", "restart_dependents", "exit_host_on_fatal"];
 
 impl Service {
     /// The arguments of its `supervise` (the program name excluded).
@@ -188,6 +204,10 @@ fn conf_text(spec: &ProcessSpec, server_url: Option<&str>) -> Result<String, Lin
     let codes: Vec<String> = spec.exitcodes.iter().map(i32::to_string).collect();
     kv("success_exit_codes", codes.join(" "));
     kv("start_success", spec.startsecs.to_string());
+    // supervisord's RUNNING: up for startsecs, unless the program says how it is ready.
+    if spec.startsecs > 0 && !spec.extras.iter().any(|e| e.key == "ready") {
+        kv("ready", format!("startsecs {}", spec.startsecs));
+    }
     kv("start_retries", spec.startretries.to_string());
     kv("backoff", "linear".into());
     kv("give_up", "down".into());
@@ -214,7 +234,11 @@ fn conf_text(spec: &ProcessSpec, server_url: Option<&str>) -> Result<String, Lin
     for (k, v) in env(spec, server_url)? {
         kv("env", format!("{k}={v}"));
     }
-    for e in &spec.extras {
+    for e in spec
+        .extras
+        .iter()
+        .filter(|e| !HOST_KEYS.contains(&e.key.as_str()))
+    {
         check_extra(e)?;
         kv(&e.key, e.value.clone());
     }
@@ -298,9 +322,35 @@ pub fn service(
         listener: spec.kind == Kind::EventListener,
         file: spec.file.clone(),
         line: spec.line,
+        depends_on: spec
+            .extras
+            .iter()
+            .find(|e| e.key == "depends_on")
+            .map(|e| Dependencies {
+                words: e.value.split_whitespace().map(str::to_owned).collect(),
+                file: e.file.clone(),
+                line: e.line,
+            }),
+        restart_dependents: host_flag(spec, "restart_dependents")?,
         name,
     };
     Ok((svc, unsupported_warnings(spec)))
+}
+
+/// A yes/no host key of the section (supervisord's boolean words).
+pub fn host_flag(spec: &ProcessSpec, key: &str) -> Result<bool, LineError> {
+    let Some(e) = spec.extras.iter().find(|e| e.key == key) else {
+        return Ok(false);
+    };
+    match e.value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        v => Err(LineError::new(
+            &e.file,
+            e.line,
+            format!("{key}: {v:?} is not a boolean (true or false)"),
+        )),
+    }
 }
 
 /// The status root: `[supervisord] status_root`, else `/run/supervise` for root and

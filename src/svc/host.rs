@@ -237,7 +237,7 @@ pub fn run(config: Option<&Path>, verb: &Verb, out: &mut impl Write) -> u8 {
     match verb {
         Verb::Status(names) => status(&host, names, out),
         Verb::Pid(names) => pid(&host, names, out),
-        Verb::Start(names) => act(&host, names, out, false, start),
+        Verb::Start(names) => start_all(&host, names, out),
         Verb::Stop(names) => act(&host, names, out, true, stop),
         Verb::Restart(names) => act(&host, names, out, false, |s, o| {
             let code = stop(s, o);
@@ -332,6 +332,65 @@ fn act(
         code = code.max(f(s, out));
     }
     code
+}
+
+/// `start`: in priority order, each after what it depends on (`depends_on`), which
+/// is started first if it does not run, and waited for until it is ready.
+fn start_all(host: &Host, names: &[String], out: &mut impl Write) -> u8 {
+    let (mut selected, errors) = select(&host.services, names);
+    selected.sort_by_key(|s| s.priority);
+    let mut code = 0;
+    for e in &errors {
+        let _ = writeln!(out, "{e}");
+        code = EXIT_INVALID_ARGS;
+    }
+    let graph = crate::host::deps::Graph::resolve(&host.services).unwrap_or_default();
+    let chosen: Vec<String> = selected.iter().map(|s| s.name.clone()).collect();
+    let mut failed: Vec<String> = Vec::new();
+    for name in graph.with_dependencies(&chosen) {
+        let Some(s) = host.services.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        if let Some(d) = graph.deps(&name).iter().find(|d| failed.contains(d)) {
+            let _ = writeln!(
+                out,
+                "{name}: ERROR ({d}, which it depends on, did not start)"
+            );
+            failed.push(name);
+            code = EXIT_GENERIC;
+            continue;
+        }
+        let c = if chosen.contains(&name) {
+            start(s, out)
+        } else {
+            start_dependency(s, out)
+        };
+        if c != 0 {
+            failed.push(name);
+        }
+        code = code.max(c);
+    }
+    code
+}
+
+/// A dependency of what is started: left as it is if it runs, waited for if it is
+/// starting, started otherwise.
+fn start_dependency(s: &Service, out: &mut dyn Write) -> u8 {
+    let i = info::read(s, SystemTime::now());
+    match i.state {
+        State::Running => 0,
+        State::Starting => {
+            let within = s.startsecs + Duration::from_secs(60);
+            let i = wait_until(s, within, |i| i.state != State::Starting);
+            if i.state == State::Running {
+                0
+            } else {
+                let _ = writeln!(out, "{}: ERROR (not ready: {})", s.name, i.state.name());
+                EXIT_GENERIC
+            }
+        }
+        _ => start(s, out),
+    }
 }
 
 /// Sends letters to a service's supervise.
@@ -497,6 +556,8 @@ fn placeholder(host: &Host, name: &str) -> Service {
         listener: false,
         file: host.path.clone(),
         line: 0,
+        depends_on: None,
+        restart_dependents: false,
     }
 }
 

@@ -369,7 +369,9 @@ fn classify(l: &Loader, r: &Reader) -> (Vec<Located>, Vec<Located>) {
             set.push(located);
             continue;
         }
-        if !crate::config::KEYS.contains(&v.key.as_str()) {
+        if !crate::config::KEYS.contains(&v.key.as_str())
+            && !crate::host::service::HOST_KEYS.contains(&v.key.as_str())
+        {
             let message = format!("unknown key {:?} in [{}] ignored", v.key, r.section.name);
             l.warn(LineError::new(&located.file, v.line, message));
         }
