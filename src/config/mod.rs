@@ -881,6 +881,19 @@ mod tests {
         max_tries_if_coredumped : 3\n";
 
     #[test]
+    fn the_shipped_example_documents_every_key() {
+        let word = |b: Option<&u8>| b.is_some_and(|c| c.is_ascii_lowercase() || *c == b'_');
+        for key in KEYS {
+            let named = SHIPPED.match_indices(key).any(|(at, _)| {
+                let bytes = SHIPPED.as_bytes();
+                !word(at.checked_sub(1).and_then(|i| bytes.get(i)))
+                    && !word(bytes.get(at + key.len()))
+            });
+            assert!(named, "conf/supervise.conf does not document {key}");
+        }
+    }
+
+    #[test]
     fn the_shipped_example_parses_for_any_service() {
         let redis = cfg(SHIPPED, "redis");
         assert_eq!(redis.alarm_interval, Duration::from_secs(60));
