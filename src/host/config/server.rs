@@ -107,6 +107,9 @@ pub struct HttpServer {
     pub username: Option<String>,
     /// `password`.
     pub password: Option<String>,
+    /// `read_only` (this project's): the web page, the JSON API and XML-RPC answer
+    /// but change nothing.
+    pub read_only: bool,
     /// The section's file.
     pub file: PathBuf,
     /// The section's header line.
@@ -261,24 +264,25 @@ pub fn http_servers(l: &Loader) -> Result<Vec<HttpServer>, LineError> {
 
 fn inet_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
     let r = l.reader(s);
-    l.warn_unknown(&r, &["port", "username", "password"]);
+    l.warn_unknown(&r, &["port", "username", "password", "read_only"]);
     let (username, password) = credentials(l, &r)?;
     let Some(port) = r.get("port", None, &l.env)? else {
         return Err(r.error_here(format!("section [{}] has no port value", s.name)));
     };
     let (host, port) = dt::inet_address(&port).map_err(|e| r.type_error("port", &e))?;
+    let read_only = read_only(l, &r)?;
     Ok(server(
         l,
         s,
         Listen::Inet { host, port },
-        username,
-        password,
+        (username, password),
+        read_only,
     ))
 }
 
 fn unix_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
     let r = l.reader(s);
-    l.warn_unknown(&r, &["file", "chmod", "chown", "username", "password"]);
+    l.warn_unknown(&r, &["file", "chmod", "chown", "username", "password", "read_only"]);
     let Some(file) = r.get("file", None, &l.names_here())? else {
         return Err(r.error_here(format!("section [{}] has no file value", s.name)));
     };
@@ -297,21 +301,30 @@ fn unix_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
         chmod: chmod.unwrap_or(0o700),
         chown,
     };
-    Ok(server(l, s, listen, username, password))
+    let read_only = read_only(l, &r)?;
+    Ok(server(l, s, listen, (username, password), read_only))
+}
+
+/// `read_only`, a supervisord boolean (default false).
+fn read_only(l: &Loader, r: &Reader) -> Result<bool, LineError> {
+    Ok(r
+        .parse_opt("read_only", &l.env, |v| dt::boolean(v))?
+        .unwrap_or(false))
 }
 
 fn server(
     l: &Loader,
     s: &Stored,
     listen: Listen,
-    username: Option<String>,
-    password: Option<String>,
+    (username, password): (Option<String>, Option<String>),
+    read_only: bool,
 ) -> HttpServer {
     HttpServer {
         section: s.name.clone(),
         listen,
         username,
         password,
+        read_only,
         file: l.store.file(s.file).to_path_buf(),
         line: s.line,
     }
