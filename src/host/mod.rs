@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod deps;
 pub mod fleet;
 pub mod http;

@@ -313,6 +313,17 @@ impl Dir {
         Ok(file)
     }
 
+    /// Empties the regular file `name` (a service's output, cleared on request): never
+    /// created, never through a link, never a file with another name.
+    pub fn truncate(&self, name: &str) -> Result<(), FileError> {
+        let file = self
+            .open_raw(name, OFlag::O_WRONLY, 0)
+            .map_err(|e| self.explain(name, e))?;
+        let st = expect(file.as_fd(), Kind::File)?;
+        single_name(&st)?;
+        file.set_len(0).map_err(|e| io_errno(&e))
+    }
+
     /// Opens the regular file `name` for reading and writing (the lock), creating it.
     pub fn open_lock(&self, name: &str, mode: u32) -> Result<File, FileError> {
         let file = self

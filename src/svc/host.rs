@@ -11,10 +11,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::client;
 use crate::host::cli as host_cli;
+use crate::host::control::{self, Fault, RpcError};
 use crate::host::info::{self, Info, State};
 use crate::host::plan;
 use crate::host::run;
@@ -244,7 +245,7 @@ pub fn run(config: Option<&Path>, verb: &Verb, out: &mut impl Write) -> u8 {
             code.max(start(s, o))
         }),
         Verb::Signal(sig, names) => match crate::config::parse_signal(sig) {
-            Some(n) => act(&host, names, out, false, |s, o| signal(s, n, o)),
+            Some(_) => act(&host, names, out, false, |s, o| signal(s, sig, o)),
             None => {
                 for n in names {
                     let _ = writeln!(out, "{n}: ERROR (bad signal name)");
@@ -381,7 +382,7 @@ fn start_dependency(s: &Service, out: &mut dyn Write) -> u8 {
         State::Running => 0,
         State::Starting => {
             let within = s.startsecs + Duration::from_secs(60);
-            let i = wait_until(s, within, |i| i.state != State::Starting);
+            let i = control::wait_until(s, within, |i| i.state != State::Starting);
             if i.state == State::Running {
                 0
             } else {
@@ -393,116 +394,39 @@ fn start_dependency(s: &Service, out: &mut dyn Write) -> u8 {
     }
 }
 
-/// Sends letters to a service's supervise.
-fn send(s: &Service, letters: &[u8]) -> Result<(), client::Problem> {
-    client::open(&s.dir).and_then(|d| client::send(&d, letters))
+/// supervisorctl's line for the outcome of an action on `s` (`success` when done).
+fn said(s: &Service, outcome: Result<(), RpcError>, success: &str, out: &mut dyn Write) -> u8 {
+    let text = match &outcome {
+        Ok(()) => success.to_owned(),
+        Err(e) => match e.fault {
+            Fault::BadName => "ERROR (no such process)".to_owned(),
+            Fault::NoFile => "ERROR (no such file)".to_owned(),
+            Fault::NotExecutable => "ERROR (file is not executable)".to_owned(),
+            Fault::AlreadyStarted => "ERROR (already started)".to_owned(),
+            Fault::SpawnError => "ERROR (spawn error)".to_owned(),
+            Fault::AbnormalTermination => "ERROR (abnormal termination)".to_owned(),
+            Fault::NotRunning => "ERROR (not running)".to_owned(),
+            Fault::BadSignal => "ERROR (bad signal name)".to_owned(),
+            _ => format!("ERROR ({})", e.text()),
+        },
+    };
+    let _ = writeln!(out, "{}: {text}", s.name);
+    u8::from(outcome.is_err()) * EXIT_GENERIC
 }
 
-/// Waits (bounded) until `done` says so of the service's info, woken by changes of
-/// its status directory.
-fn wait_until(s: &Service, within: Duration, done: impl Fn(&Info) -> bool) -> Info {
-    let target = super::wait::Target {
-        dir: s.dir.clone(),
-        from: None,
-    };
-    let check = |_: &super::wait::Target| {
-        done(&info::read(s, SystemTime::now())).then_some(super::wait::Outcome::Reached)
-    };
-    super::wait::wait_with(&[target], Some(within), check);
-    info::read(s, SystemTime::now())
-}
-
-/// `start`: `u`, then waits as supervisorctl does for RUNNING (up for `startsecs`),
-/// or for the start to fail.
+/// `start`: `u`, then waits as supervisorctl does for RUNNING.
 fn start(s: &Service, out: &mut dyn Write) -> u8 {
-    let before = info::read(s, SystemTime::now());
-    if matches!(before.state, State::Running | State::Starting) {
-        let _ = writeln!(out, "{}: ERROR (already started)", s.name);
-        return EXIT_GENERIC;
-    }
-    if let Err(e) = send(s, b"u") {
-        let _ = writeln!(out, "{}: ERROR ({e})", s.name);
-        return EXIT_GENERIC;
-    }
-    let deadline = Instant::now() + s.startsecs + Duration::from_secs(10);
-    let seen = before;
-    while Instant::now() < deadline {
-        let i = info::read(s, SystemTime::now());
-        let (text, code) = match i.state {
-            State::Running => ("started".to_owned(), 0),
-            State::Fatal | State::Backoff => ("ERROR (spawn error)".to_owned(), EXIT_GENERIC),
-            State::Exited | State::Stopped if i.starts > seen.starts => {
-                ("ERROR (abnormal termination)".to_owned(), EXIT_GENERIC)
-            }
-            _ => {
-                // Nothing to say yet: wait for a change of its files, or for
-                // `startsecs` to pass since its start (RUNNING comes by time alone).
-                let left = deadline.saturating_duration_since(Instant::now());
-                let until_running = (i.pid != 0)
-                    .then(|| {
-                        s.startsecs
-                            .saturating_sub(Duration::from_secs((i.now - i.start).max(0) as u64))
-                    })
-                    .map_or(left, |d| d.min(left) + Duration::from_millis(20));
-                wait_until(s, until_running, |j| j.pid != i.pid || j.state != i.state);
-                continue;
-            }
-        };
-        let _ = writeln!(out, "{}: {text}", s.name);
-        return code;
-    }
-    let _ = writeln!(out, "{}: ERROR (abnormal termination)", s.name);
-    EXIT_GENERIC
+    said(s, control::start(s, true), "started", out)
 }
 
 /// `stop`: `d`, then waits for it to be down.
 fn stop(s: &Service, out: &mut dyn Write) -> u8 {
-    let before = info::read(s, SystemTime::now());
-    if before.pid == 0 {
-        let _ = writeln!(out, "{}: ERROR (not running)", s.name);
-        return EXIT_GENERIC;
-    }
-    if let Err(e) = send(s, b"d") {
-        let _ = writeln!(out, "{}: ERROR ({e})", s.name);
-        return EXIT_GENERIC;
-    }
-    let i = wait_until(s, Duration::from_secs(3600), |i| i.pid == 0);
-    if i.pid == 0 {
-        let _ = writeln!(out, "{}: stopped", s.name);
-        0
-    } else {
-        let _ = writeln!(out, "{}: ERROR (failed to stop)", s.name);
-        EXIT_GENERIC
-    }
+    said(s, control::stop(s, true), "stopped", out)
 }
 
-/// `signal`: to the service's process (through the one place that signals).
-fn signal(s: &Service, sig: i32, out: &mut dyn Write) -> u8 {
-    let i = info::read(s, SystemTime::now());
-    let target = nix::sys::signal::Signal::try_from(sig).ok();
-    match (i.pid, target) {
-        (0, _) => {
-            let _ = writeln!(out, "{}: ERROR (not running)", s.name);
-            EXIT_GENERIC
-        }
-        (pid, Some(sig)) => {
-            let t = crate::machine::Target::Process(nix::unistd::Pid::from_raw(pid as i32));
-            match crate::kill::send(t, sig) {
-                crate::kill::Sent::Delivered | crate::kill::Sent::ProcessOnly => {
-                    let _ = writeln!(out, "{}: signalled", s.name);
-                    0
-                }
-                other => {
-                    let _ = writeln!(out, "{}: ERROR ({other:?})", s.name);
-                    EXIT_GENERIC
-                }
-            }
-        }
-        (_, None) => {
-            let _ = writeln!(out, "{}: ERROR (bad signal name)", s.name);
-            EXIT_GENERIC
-        }
-    }
+/// `signal`: to the service's process.
+fn signal(s: &Service, sig: &str, out: &mut dyn Write) -> u8 {
+    said(s, control::signal(s, sig), "signalled", out)
 }
 
 /// The host's pid, from its lock on the status root, if it runs.

@@ -1,0 +1,376 @@
+//! What can be done to one of a host's processes, as supervisord's RPC interface
+//! defines it, faults included, over the process's status directory: the same
+//! letters `svc` writes, the same `status` and `state` files read back. `svc` by name
+//! and the HTTP side ([`crate::host::web`]) both act through here, so a start means
+//! the same everywhere (it waits for RUNNING, which honours readiness).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::info::{self, Info, State};
+use super::service::Service;
+use crate::client;
+use crate::statusdir::Dir;
+
+/// supervisord's fault codes (`supervisor.xmlrpc.Faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    UnknownMethod = 1,
+    IncorrectParameters = 2,
+    BadArguments = 3,
+    SignatureUnsupported = 4,
+    ShutdownState = 6,
+    BadName = 10,
+    BadSignal = 11,
+    NoFile = 20,
+    NotExecutable = 21,
+    Failed = 30,
+    AbnormalTermination = 40,
+    SpawnError = 50,
+    AlreadyStarted = 60,
+    NotRunning = 70,
+    Success = 80,
+    AlreadyAdded = 90,
+    StillRunning = 91,
+    CantReread = 92,
+}
+
+impl Fault {
+    /// The name supervisord gives it (`getFaultDescription`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::UnknownMethod => "UNKNOWN_METHOD",
+            Fault::IncorrectParameters => "INCORRECT_PARAMETERS",
+            Fault::BadArguments => "BAD_ARGUMENTS",
+            Fault::SignatureUnsupported => "SIGNATURE_UNSUPPORTED",
+            Fault::ShutdownState => "SHUTDOWN_STATE",
+            Fault::BadName => "BAD_NAME",
+            Fault::BadSignal => "BAD_SIGNAL",
+            Fault::NoFile => "NO_FILE",
+            Fault::NotExecutable => "NOT_EXECUTABLE",
+            Fault::Failed => "FAILED",
+            Fault::AbnormalTermination => "ABNORMAL_TERMINATION",
+            Fault::SpawnError => "SPAWN_ERROR",
+            Fault::AlreadyStarted => "ALREADY_STARTED",
+            Fault::NotRunning => "NOT_RUNNING",
+            Fault::Success => "SUCCESS",
+            Fault::AlreadyAdded => "ALREADY_ADDED",
+            Fault::StillRunning => "STILL_RUNNING",
+            Fault::CantReread => "CANT_REREAD",
+        }
+    }
+}
+
+/// A fault with what it is about (`RPCError(code, extra)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcError {
+    pub fault: Fault,
+    pub extra: Option<String>,
+}
+
+impl RpcError {
+    /// A fault about `extra`.
+    pub fn new(fault: Fault, extra: impl Into<String>) -> RpcError {
+        RpcError {
+            fault,
+            extra: Some(extra.into()),
+        }
+    }
+
+    /// A fault about nothing in particular.
+    pub fn bare(fault: Fault) -> RpcError {
+        RpcError { fault, extra: None }
+    }
+
+    /// The code.
+    pub fn code(&self) -> i64 {
+        self.fault as i64
+    }
+
+    /// supervisord's text: `BAD_NAME: web`.
+    pub fn text(&self) -> String {
+        match &self.extra {
+            Some(e) => format!("{}: {e}", self.fault.name()),
+            None => self.fault.name().to_owned(),
+        }
+    }
+}
+
+/// The longest a start waits for RUNNING after its start, beyond `startsecs` (a
+/// service with a readiness check has its own `ready_timeout`, after which it fails).
+const START_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The longest a stop waits (past that the process is taken as stuck).
+const STOP_PATIENCE: Duration = Duration::from_secs(3600);
+
+fn send(s: &Service, letters: &[u8]) -> Result<(), RpcError> {
+    client::open(&s.dir)
+        .and_then(|d| client::send(&d, letters))
+        .map_err(|e| RpcError::new(Fault::Failed, format!("{}: {e}", s.name)))
+}
+
+/// Waits (bounded) until `done` says so of the process's info, woken by changes of
+/// its status directory; the info then.
+pub fn wait_until(s: &Service, within: Duration, done: impl Fn(&Info) -> bool) -> Info {
+    let target = crate::svc::wait::Target {
+        dir: s.dir.clone(),
+        from: None,
+    };
+    let check = |_: &crate::svc::wait::Target| {
+        done(&info::read(s, SystemTime::now())).then_some(crate::svc::wait::Outcome::Reached)
+    };
+    crate::svc::wait::wait_with(&[target], Some(within), check);
+    info::read(s, SystemTime::now())
+}
+
+/// `startProcess`: `u`; with `wait`, until RUNNING (up `startsecs`, or ready as its
+/// `ready` key says) or the start fails; without, until it has been started.
+pub fn start(s: &Service, wait: bool) -> Result<(), RpcError> {
+    let before = info::read(s, SystemTime::now());
+    match before.state {
+        State::Running | State::Starting | State::Stopping | State::Backoff => {
+            return Err(RpcError::new(Fault::AlreadyStarted, &s.name));
+        }
+        State::Unknown => {
+            return Err(RpcError::new(
+                Fault::Failed,
+                format!("{} is in an unknown process state", s.name),
+            ));
+        }
+        _ => {}
+    }
+    send(s, b"u")?;
+    let deadline = Instant::now() + s.startsecs + START_PATIENCE;
+    loop {
+        let i = info::read(s, SystemTime::now());
+        match i.state {
+            State::Running => return Ok(()),
+            State::Starting if !wait && i.pid != 0 => return Ok(()),
+            State::Fatal | State::Backoff => return Err(RpcError::new(Fault::SpawnError, &s.name)),
+            State::Exited | State::Stopped if i.starts > before.starts => {
+                return Err(RpcError::new(Fault::AbnormalTermination, &s.name));
+            }
+            _ if Instant::now() >= deadline => {
+                return Err(RpcError::new(Fault::AbnormalTermination, &s.name));
+            }
+            _ => {
+                // Nothing to say yet: wait for a change of its files, or for
+                // `startsecs` to pass since its start (RUNNING by time alone).
+                let left = deadline.saturating_duration_since(Instant::now());
+                let until_running = (i.pid != 0)
+                    .then(|| {
+                        s.startsecs
+                            .saturating_sub(Duration::from_secs((i.now - i.start).max(0) as u64))
+                    })
+                    .map_or(left, |d| d.min(left) + Duration::from_millis(20));
+                wait_until(s, until_running, |j| j.pid != i.pid || j.state != i.state);
+            }
+        }
+    }
+}
+
+/// `stopProcess`: `d`; with `wait`, until it is down.
+pub fn stop(s: &Service, wait: bool) -> Result<(), RpcError> {
+    let before = info::read(s, SystemTime::now());
+    if !matches!(
+        before.state,
+        State::Running | State::Starting | State::Backoff
+    ) {
+        return Err(RpcError::new(Fault::NotRunning, &s.name));
+    }
+    send(s, b"d")?;
+    if !wait {
+        return Ok(());
+    }
+    let i = wait_until(s, STOP_PATIENCE, |i| i.pid == 0);
+    if i.pid == 0 {
+        Ok(())
+    } else {
+        Err(RpcError::new(
+            Fault::Failed,
+            format!("{}: failed to stop", s.name),
+        ))
+    }
+}
+
+/// `signalProcess`: the signal (a name, `HUP` or `SIGHUP`, or a number) to the
+/// process, through the one place that signals.
+pub fn signal(s: &Service, sig: &str) -> Result<(), RpcError> {
+    let signal = crate::config::parse_signal(sig)
+        .and_then(|n| nix::sys::signal::Signal::try_from(n).ok())
+        .ok_or_else(|| RpcError::new(Fault::BadSignal, sig))?;
+    let i = info::read(s, SystemTime::now());
+    if i.pid == 0 || !matches!(i.state, State::Running | State::Starting | State::Stopping) {
+        return Err(RpcError::new(Fault::NotRunning, &s.name));
+    }
+    let target = crate::machine::Target::Process(nix::unistd::Pid::from_raw(i.pid as i32));
+    match crate::kill::send(target, signal) {
+        crate::kill::Sent::Delivered | crate::kill::Sent::ProcessOnly => Ok(()),
+        other => Err(RpcError::new(
+            Fault::Failed,
+            format!("{}: {other:?}", s.name),
+        )),
+    }
+}
+
+/// Where a process's output goes: `stdout` or `stderr` (empty when nowhere).
+pub fn log_path(s: &Service, stderr: bool) -> String {
+    let i = info::read(s, SystemTime::now());
+    if stderr {
+        i.stderr_logfile
+    } else {
+        i.stdout_logfile
+    }
+}
+
+/// Opens a log by the status-directory rules (no link followed, a FIFO refused).
+fn open_log(path: &str) -> Option<File> {
+    let p = Path::new(path);
+    let dir = Dir::open(p.parent()?).ok()?;
+    dir.open_read(&p.file_name()?.to_string_lossy()).ok()
+}
+
+/// The most bytes one read or tail returns (a client asking for more gets this).
+pub const MAX_READ: u64 = 1024 * 1024;
+
+/// `readProcessStdoutLog`: supervisord's `readFile`: `length` bytes from `offset`, or
+/// with a negative offset its magnitude from the end (then `length` must be 0); a
+/// length of 0 is to the end.
+pub fn read_log(path: &str, offset: i64, length: i64) -> Result<Vec<u8>, RpcError> {
+    if path.is_empty() {
+        return Err(RpcError::new(Fault::NoFile, "none"));
+    }
+    let mut f = open_log(path).ok_or_else(|| RpcError::new(Fault::NoFile, path))?;
+    let size = f
+        .metadata()
+        .map_err(|_| RpcError::bare(Fault::Failed))?
+        .len();
+    let (from, want) = if offset < 0 {
+        if length != 0 {
+            return Err(RpcError::bare(Fault::BadArguments));
+        }
+        let back = offset.unsigned_abs();
+        (size.saturating_sub(back), back)
+    } else {
+        if length < 0 {
+            return Err(RpcError::bare(Fault::BadArguments));
+        }
+        let off = offset as u64;
+        let want = if length == 0 {
+            size.saturating_sub(off)
+        } else {
+            length as u64
+        };
+        (off, want)
+    };
+    read_at(&mut f, from, want.min(MAX_READ)).map_err(|_| RpcError::bare(Fault::Failed))
+}
+
+fn read_at(f: &mut File, from: u64, want: u64) -> std::io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(from))?;
+    let mut out = Vec::new();
+    f.take(want).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// `tailProcessStdoutLog`: supervisord's `tailFile`: up to `length` bytes from
+/// `offset`; if the log has grown past `offset + length`, its last `length` bytes
+/// and the overflow flag. The offset returned is the log's size.
+pub fn tail_log(path: &str, offset: i64, length: i64) -> (Vec<u8>, i64, bool) {
+    let length = length.clamp(0, MAX_READ as i64);
+    let Some(mut f) = (!path.is_empty()).then(|| open_log(path)).flatten() else {
+        return (Vec::new(), offset, false);
+    };
+    let size = f.metadata().map_or(0, |m| m.len()) as i64;
+    let (mut offset, mut length, mut overflow) = (offset, length, false);
+    if size > offset.saturating_add(length) {
+        overflow = true;
+        offset = size - 1;
+    }
+    if offset.saturating_add(length) > size {
+        if offset > size - 1 {
+            length = 0;
+        }
+        offset = size - length;
+    }
+    offset = offset.max(0);
+    let data = if length <= 0 {
+        Vec::new()
+    } else {
+        read_at(&mut f, offset as u64, length as u64).unwrap_or_default()
+    };
+    (data, size, overflow)
+}
+
+/// `clearProcessLogs`: empties the process's output files.
+pub fn clear_logs(s: &Service) -> Result<(), RpcError> {
+    for stderr in [false, true] {
+        let path = log_path(s, stderr);
+        if path.is_empty() {
+            continue;
+        }
+        let p = Path::new(&path);
+        let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+            continue;
+        };
+        let Ok(dir) = Dir::open(parent) else {
+            continue;
+        };
+        match dir.truncate(&name.to_string_lossy()) {
+            Ok(()) | Err(crate::statusdir::open::FileError::Missing) => {}
+            Err(_) => return Err(RpcError::new(Fault::Failed, &s.name)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(content: &[u8]) -> (tempfile::TempDir, String) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("__stdout");
+        std::fs::write(&p, content).unwrap();
+        let s = p.display().to_string();
+        (d, s)
+    }
+
+    #[test]
+    fn read_log_is_supervisords_read_file() {
+        let (_d, p) = log(b"0123456789");
+        assert_eq!(read_log(&p, 2, 3).unwrap(), b"234");
+        assert_eq!(read_log(&p, 7, 0).unwrap(), b"789");
+        assert_eq!(read_log(&p, -4, 0).unwrap(), b"6789");
+        assert_eq!(read_log(&p, -40, 0).unwrap(), b"0123456789");
+        assert_eq!(read_log(&p, 20, 5).unwrap(), b"");
+        assert_eq!(read_log(&p, -4, 2).unwrap_err().fault, Fault::BadArguments);
+        assert_eq!(read_log(&p, 0, -2).unwrap_err().fault, Fault::BadArguments);
+        let missing = read_log("/nonexistent/x", 0, 0).unwrap_err();
+        assert_eq!(missing.text(), "NO_FILE: /nonexistent/x");
+    }
+
+    #[test]
+    fn tail_log_is_supervisords_tail_file() {
+        let (_d, p) = log(b"0123456789");
+        // From the start, room for all: everything, offset = size.
+        assert_eq!(tail_log(&p, 0, 100), (b"0123456789".to_vec(), 10, false));
+        // Grown past offset + length: the last bytes, overflow.
+        assert_eq!(tail_log(&p, 0, 4), (b"6789".to_vec(), 10, true));
+        // Caught up: nothing new.
+        assert_eq!(tail_log(&p, 10, 4), (Vec::new(), 10, false));
+        // As Python's tailFile: the window ends at the end of the file.
+        assert_eq!(tail_log(&p, 8, 4), (b"6789".to_vec(), 10, false));
+        assert_eq!(tail_log(&p, 5, 0), (Vec::new(), 10, true));
+        assert_eq!(tail_log("/nonexistent/x", 5, 4), (Vec::new(), 5, false));
+    }
+
+    #[test]
+    fn fault_texts_are_supervisords() {
+        assert_eq!(RpcError::new(Fault::BadName, "web").text(), "BAD_NAME: web");
+        assert_eq!(RpcError::bare(Fault::Failed).text(), "FAILED");
+        assert_eq!(Fault::CantReread as i64, 92);
+    }
+}
