@@ -282,7 +282,17 @@ fn inet_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
 
 fn unix_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
     let r = l.reader(s);
-    l.warn_unknown(&r, &["file", "chmod", "chown", "username", "password", "read_only"]);
+    l.warn_unknown(
+        &r,
+        &[
+            "file",
+            "chmod",
+            "chown",
+            "username",
+            "password",
+            "read_only",
+        ],
+    );
     let Some(file) = r.get("file", None, &l.names_here())? else {
         return Err(r.error_here(format!("section [{}] has no file value", s.name)));
     };
@@ -307,8 +317,7 @@ fn unix_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
 
 /// `read_only`, a supervisord boolean (default false).
 fn read_only(l: &Loader, r: &Reader) -> Result<bool, LineError> {
-    Ok(r
-        .parse_opt("read_only", &l.env, |v| dt::boolean(v))?
+    Ok(r.parse_opt("read_only", &l.env, |v| dt::boolean(v))?
         .unwrap_or(false))
 }
 

@@ -39,7 +39,10 @@ impl Credentials {
         };
         let user_ok = constant_time_eq(user, self.username.as_bytes());
         let pass_ok = match self.password.strip_prefix("{SHA}") {
-            Some(hex) => constant_time_eq(sha1_hex(pass).as_bytes(), hex.to_ascii_lowercase().as_bytes()),
+            Some(hex) => constant_time_eq(
+                sha1_hex(pass).as_bytes(),
+                hex.to_ascii_lowercase().as_bytes(),
+            ),
             None => constant_time_eq(pass, self.password.as_bytes()),
         };
         user_ok & pass_ok
@@ -96,7 +99,12 @@ mod tests {
         assert_eq!(sha, "{SHA}40bd001563085fc35165329ea1ff5c5ecbdbbeef");
         assert!(creds(&sha).accepts(good));
         assert!(!creds(&sha).accepts(bad));
-        for h in [None, Some("Bearer x"), Some("Basic !!!"), Some("Basic dXNlcg==")] {
+        for h in [
+            None,
+            Some("Bearer x"),
+            Some("Basic !!!"),
+            Some("Basic dXNlcg=="),
+        ] {
             assert!(!creds("123").accepts(h), "{h:?}");
         }
     }

@@ -107,7 +107,12 @@ fn read_request(sock: &mut impl Socket, buf: &mut Vec<u8>) -> Result<Option<Requ
 }
 
 /// Reads until `buf` holds `want` bytes, by `deadline`.
-fn read_body(sock: &mut impl Socket, buf: &mut Vec<u8>, want: usize, deadline: Instant) -> Result<(), Refusal> {
+fn read_body(
+    sock: &mut impl Socket,
+    buf: &mut Vec<u8>,
+    want: usize,
+    deadline: Instant,
+) -> Result<(), Refusal> {
     while buf.len() < want {
         let left = deadline
             .checked_duration_since(Instant::now())
@@ -140,7 +145,10 @@ fn fill(sock: &mut impl Socket, buf: &mut Vec<u8>, wait: Duration) -> io::Result
 }
 
 fn timed_out(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// A bare response for a refused request (the connection closes after it).

@@ -95,12 +95,19 @@ pub fn bind(server: &HttpServer) -> Result<Listener, String> {
     }
 }
 
-fn bind_unix(section: &str, file: &str, chmod: u32, chown: Option<(u32, Option<u32>)>) -> Result<Listener, String> {
+fn bind_unix(
+    section: &str,
+    file: &str,
+    chmod: u32,
+    chown: Option<(u32, Option<u32>)>,
+) -> Result<Listener, String> {
     let path = PathBuf::from(file);
     let err = |what: &str, e: io::Error| format!("[{section}]: {what} {file}: {e}");
     if let Ok(m) = std::fs::symlink_metadata(&path) {
         if !m.file_type().is_socket() {
-            return Err(format!("[{section}]: {file} exists and is not a socket: not removed"));
+            return Err(format!(
+                "[{section}]: {file} exists and is not a socket: not removed"
+            ));
         }
         if UnixStream::connect(&path).is_ok() {
             return Err(format!(
@@ -120,7 +127,11 @@ fn bind_unix(section: &str, file: &str, chmod: u32, chown: Option<(u32, Option<u
 
 /// Serves `listener` with `handler` from a thread of its own; `active` counts the
 /// connections of every listener together.
-pub fn spawn(listener: Listener, handler: Arc<dyn Handler>, active: Arc<AtomicUsize>) -> io::Result<()> {
+pub fn spawn(
+    listener: Listener,
+    handler: Arc<dyn Handler>,
+    active: Arc<AtomicUsize>,
+) -> io::Result<()> {
     std::thread::Builder::new()
         .name("http-accept".into())
         .stack_size(STACK)
@@ -141,7 +152,11 @@ pub fn spawn(listener: Listener, handler: Arc<dyn Handler>, active: Arc<AtomicUs
 }
 
 /// Serves one connection in its own thread, or refuses it when too many are open.
-fn start<S: conn::Socket + 'static>(mut sock: S, handler: &Arc<dyn Handler>, active: &Arc<AtomicUsize>) {
+fn start<S: conn::Socket + 'static>(
+    mut sock: S,
+    handler: &Arc<dyn Handler>,
+    active: &Arc<AtomicUsize>,
+) {
     if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
         active.fetch_sub(1, Ordering::AcqRel);
         let _ = sock.write_timeout(std::time::Duration::from_secs(1));
@@ -176,7 +191,10 @@ mod tests {
     struct Echo;
     impl Handler for Echo {
         fn handle(&self, req: &Request) -> Response {
-            Response::text(200, format!("{} {} {}", req.method, req.path, req.body.len()))
+            Response::text(
+                200,
+                format!("{} {} {}", req.method, req.path, req.body.len()),
+            )
         }
     }
 
@@ -190,7 +208,8 @@ mod tests {
 
     fn exchange(addr: std::net::SocketAddr, raw: &[u8]) -> String {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
         s.write_all(raw).unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
@@ -204,7 +223,10 @@ mod tests {
             addr,
             b"POST /RPC2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /x HTTP/1.1\r\nConnection: close\r\n\r\n",
         );
-        assert!(out.contains("Content-Length: 12\r\n\r\nPOST /RPC2 3"), "{out}");
+        assert!(
+            out.contains("Content-Length: 12\r\n\r\nPOST /RPC2 3"),
+            "{out}"
+        );
         assert!(out.ends_with("Connection: close\r\n\r\nGET /x 0"), "{out}");
     }
 
@@ -238,7 +260,11 @@ mod tests {
         let live = bind(&server(&file)).unwrap();
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
-        assert!(bind(&server(&file)).unwrap_err().contains("already listening"));
+        assert!(
+            bind(&server(&file))
+                .unwrap_err()
+                .contains("already listening")
+        );
         drop(live);
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "keep").unwrap();

@@ -153,7 +153,12 @@ pub fn reason(status: u16) -> &'static str {
 
 /// A response's head: status line and headers, `Content-Length` when the length is
 /// known, `Connection: close` when the connection ends after it.
-pub fn head(status: u16, headers: &[(String, String)], length: Option<usize>, close: bool) -> String {
+pub fn head(
+    status: u16,
+    headers: &[(String, String)],
+    length: Option<usize>,
+    close: bool,
+) -> String {
     let mut s = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (k, v) in headers {
         let _ = write!(s, "{k}: {v}\r\n");
@@ -174,7 +179,8 @@ mod tests {
 
     #[test]
     fn heads_parse_with_their_body_length() {
-        let raw = b"POST /RPC2?x=1&name=a%3Ab+c HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+        let raw =
+            b"POST /RPC2?x=1&name=a%3Ab+c HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
                     Authorization: Basic dXNlcjpwYXNz\r\n\r\nhello";
         let (r, len, body) = parse_head(raw).unwrap().unwrap();
         assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/RPC2"));
@@ -194,9 +200,18 @@ mod tests {
             parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
             Err(Refusal(431))
         );
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"), Err(Refusal(413)));
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), Err(Refusal(400)));
-        assert_eq!(parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), Err(Refusal(411)));
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
+            Err(Refusal(413))
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            Err(Refusal(400))
+        );
+        assert_eq!(
+            parse_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(Refusal(411))
+        );
         assert_eq!(parse_head(b"\x00\x01 garbage\r\n\r\n"), Err(Refusal(400)));
     }
 
@@ -209,7 +224,12 @@ mod tests {
     #[test]
     fn response_heads() {
         assert_eq!(
-            head(200, &[("Content-Type".into(), "text/xml".into())], Some(3), false),
+            head(
+                200,
+                &[("Content-Type".into(), "text/xml".into())],
+                Some(3),
+                false
+            ),
             "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 3\r\n\r\n"
         );
         assert!(head(401, &[], Some(0), true).ends_with("Connection: close\r\n\r\n"));
