@@ -27,13 +27,9 @@ impl Plan {
         self.removed.is_empty() && self.changed.is_empty() && self.added.is_empty()
     }
 
-    /// supervisorctl's `reread` lines, one per group: `GROUP: changed`,
-    /// `GROUP: available` (all its processes new), `GROUP: disappeared` (all gone);
-    /// `No config updates to processes` when nothing changes.
-    pub fn reread_lines(&self, old: &[Service], new: &[Service]) -> Vec<String> {
-        if self.is_empty() {
-            return vec!["No config updates to processes".into()];
-        }
+    /// The groups it touches, as supervisord's `reloadConfig` names them: added (all
+    /// their processes new), changed, removed (all gone).
+    pub fn groups(&self, old: &[Service], new: &[Service]) -> Groups {
         let groups = |s: &[Service]| -> BTreeMap<String, usize> {
             let mut m = BTreeMap::new();
             for x in s {
@@ -50,19 +46,55 @@ impl Plan {
                     .iter()
                     .any(|n| old.iter().any(|s| &s.name == n && s.group == g))
         };
-        let mut lines = Vec::new();
-        for g in before.keys().filter(|g| !after.contains_key(*g)) {
-            lines.push(format!("{g}: disappeared"));
-        }
+        let mut out = Groups {
+            removed: before
+                .keys()
+                .filter(|g| !after.contains_key(*g))
+                .cloned()
+                .collect(),
+            ..Groups::default()
+        };
         for g in after.keys() {
             if !before.contains_key(g) {
-                lines.push(format!("{g}: available"));
+                out.added.push(g.clone());
             } else if touched(g) {
-                lines.push(format!("{g}: changed"));
+                out.changed.push(g.clone());
             }
         }
+        out
+    }
+
+    /// supervisorctl's `reread` lines, one per group: `GROUP: changed`,
+    /// `GROUP: available` (all its processes new), `GROUP: disappeared` (all gone);
+    /// `No config updates to processes` when nothing changes.
+    pub fn reread_lines(&self, old: &[Service], new: &[Service]) -> Vec<String> {
+        if self.is_empty() {
+            return vec!["No config updates to processes".into()];
+        }
+        let g = self.groups(old, new);
+        let mut lines: Vec<String> = g
+            .removed
+            .iter()
+            .map(|g| format!("{g}: disappeared"))
+            .collect();
+        let mut rest: Vec<(String, &str)> = g
+            .added
+            .iter()
+            .map(|n| (n.clone(), "available"))
+            .chain(g.changed.iter().map(|n| (n.clone(), "changed")))
+            .collect();
+        rest.sort();
+        lines.extend(rest.into_iter().map(|(n, what)| format!("{n}: {what}")));
         lines
     }
+}
+
+/// Groups by what an update does to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Groups {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 /// The plan from the services in force (`old`) to those of the config (`new`).

@@ -35,9 +35,12 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
+mod asks;
+
 use super::config::{self, HostConfig};
 use super::deps::Graph;
 use super::fleet::{self, Fleet, Proc, Sup, Then};
+use super::hub::{Ask, Hub};
 use super::plan;
 use super::service::{self, Layout, Service};
 use crate::client;
@@ -171,6 +174,19 @@ pub struct Host {
     held: BTreeSet<String>,
     /// The pid each service's status named last (a change is a restart).
     pids: HashMap<String, u32>,
+    /// The HTTP side's view of the host, when the config has a server.
+    hub: Option<std::sync::Arc<Hub>>,
+    /// The requests of the HTTP side.
+    asks: Option<std::sync::mpsc::Receiver<Ask>>,
+    /// The config last read by XML-RPC's `reloadConfig`, and its services: what
+    /// `addProcessGroup` adds from.
+    reread: Option<(HostConfig, Vec<Service>)>,
+    /// The config in force (for `getAllConfigInfo`, the identifier, the log).
+    cfg: HostConfig,
+    /// Once everything is stopped, start again (XML-RPC's `restart`).
+    restart: bool,
+    /// The Unix sockets of the HTTP servers, removed at exit.
+    sockets: Vec<PathBuf>,
     generation: u64,
     exit_code: i32,
     /// Set until the start is over: then the caller is told.
@@ -220,7 +236,7 @@ impl Host {
         let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(|e| format!("inotify: {e}"))?;
         let graph = Graph::resolve(&services)?;
-        Ok(Host {
+        let mut host = Host {
             config_path: config_path.to_path_buf(),
             fatal_exits: fatal_exits(cfg, &services),
             graph,
@@ -243,7 +259,15 @@ impl Host {
             exit_code: 0,
             on_ready: Some(on_ready),
             _lock: lock,
-        })
+            hub: None,
+            asks: None,
+            reread: None,
+            cfg: cfg.clone(),
+            restart: false,
+            sockets: Vec::new(),
+        };
+        host.serve()?;
+        Ok(host)
     }
 
     /// Starts everything and runs until shut down; the exit code.
@@ -257,10 +281,16 @@ impl Host {
             } = &self.phase
             {
                 if *next >= levels.len() && waiting.is_empty() {
-                    break;
+                    if !std::mem::take(&mut self.restart) {
+                        break;
+                    }
+                    self.start_again();
                 }
             }
             self.turn();
+        }
+        for s in &self.sockets {
+            super::http::unbind(s);
         }
         self.log.notice("supervise-host exiting");
         self.exit_code
@@ -268,10 +298,15 @@ impl Host {
 
     /// One turn: wait, then handle what is ready and what is due.
     fn turn(&mut self) {
+        let hub = self.hub.clone();
         let mut fds = vec![
             PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.watch.as_fd(), PollFlags::POLLIN),
         ];
+        if let Some(h) = &hub {
+            fds.push(PollFd::new(h.wake_fd(), PollFlags::POLLIN));
+        }
+        let first_sup = fds.len();
         let adopted: Vec<(String, &OwnedFd)> = self
             .procs
             .iter()
@@ -286,7 +321,7 @@ impl Host {
         let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
         let ended: Vec<String> = adopted
             .iter()
-            .zip(&ready[2..])
+            .zip(&ready[first_sup..])
             .filter(|(_, r)| **r)
             .map(|((n, _), _)| n.clone())
             .collect();
@@ -296,6 +331,9 @@ impl Host {
         }
         if ready[1] {
             self.on_status_changes();
+        }
+        if first_sup > 2 && ready[2] {
+            self.on_asks();
         }
         for name in ended {
             self.log
@@ -379,6 +417,7 @@ impl Host {
         if forget && !matches!(self.phase, Phase::Stopping { .. }) {
             self.procs.remove(name);
             let _ = self.host_dir.unlink(&format!("{name}.conf"));
+            self.publish();
         }
     }
 
@@ -513,11 +552,19 @@ impl Host {
             until: Instant::now(),
         };
         self.advance(Instant::now());
+        self.publish();
     }
 
     fn begin_stop(&mut self) {
         if matches!(self.phase, Phase::Stopping { .. }) {
             return;
+        }
+        if let Some(h) = &self.hub {
+            h.set_mood(if self.restart {
+                super::hub::Mood::Restarting
+            } else {
+                super::hub::Mood::Shutdown
+            });
         }
         self.deferred.clear();
         self.held.clear();
@@ -791,7 +838,10 @@ impl Host {
         let plan = plan::plan(&old, &new);
         self.graph = Graph::resolve(&new).unwrap_or_default();
         self.fatal_exits = fatal_exits(&cfg, &new);
+        self.cfg = cfg;
+        self.reread = None;
         self.apply(plan);
+        self.publish();
         self.generation += 1;
         let _ = self.host_dir.write_atomic(
             "generation.new",

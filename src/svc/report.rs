@@ -323,7 +323,7 @@ fn checks_line(v: &View, now: SystemTime, s: &mut String) {
 }
 
 /// A JSON string literal.
-fn json_str(s: &str) -> String {
+pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

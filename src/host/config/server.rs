@@ -317,7 +317,7 @@ fn unix_server(l: &Loader, s: &Stored) -> Result<HttpServer, LineError> {
 
 /// `read_only`, a supervisord boolean (default false).
 fn read_only(l: &Loader, r: &Reader) -> Result<bool, LineError> {
-    Ok(r.parse_opt("read_only", &l.env, |v| dt::boolean(v))?
+    Ok(r.parse_opt("read_only", &l.env, dt::boolean)?
         .unwrap_or(false))
 }
 

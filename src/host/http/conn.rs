@@ -7,6 +7,7 @@
 //! an idle keep-alive connection wakes once, at its idle timeout, to close.
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::request::{self, Refusal, Request};
@@ -20,7 +21,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A stream with settable timeouts (a TCP or a Unix socket).
-pub trait Socket: Read + Write + Send {
+pub trait Socket: Read + Write + Send + AsFd {
     /// Sets the receive timeout.
     fn read_timeout(&self, t: Duration) -> io::Result<()>;
     /// Sets the send timeout.
@@ -180,7 +181,8 @@ fn write_response(sock: &mut impl Socket, resp: Response, keep: bool) -> io::Res
             let head = request::head(resp.status, &resp.headers, None, true);
             sock.write_all(head.as_bytes())?;
             sock.flush()?;
-            stream(sock)?;
+            let fd = sock.as_fd().try_clone_to_owned()?;
+            stream(sock, fd.as_fd())?;
             Ok(false)
         }
     }

@@ -15,6 +15,7 @@ pub mod request;
 
 use std::io::{self, Write};
 use std::net::TcpListener;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -30,12 +31,16 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// A connection thread's stack: handlers are shallow (XML nesting is capped).
 const STACK: usize = 256 * 1024;
 
+/// Writes a streamed body; the descriptor is the connection's, to notice the
+/// client leave.
+pub type Streamer = Box<dyn FnOnce(&mut dyn Write, BorrowedFd<'_>) -> io::Result<()> + Send>;
+
 /// A response's body.
 pub enum Body {
     /// Known bytes.
     Bytes(Vec<u8>),
     /// Written as it comes (a log followed), then the connection closes.
-    Stream(Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>),
+    Stream(Streamer),
 }
 
 /// A response.

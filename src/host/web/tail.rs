@@ -1,0 +1,147 @@
+//! `/logtail/NAME[/stdout|/stderr]` and `/mainlogtail`: a log followed, as
+//! supervisord serves it to `supervisorctl tail -f` (its last 1024 bytes, then what is
+//! added; a truncation said as `==> File truncated <==`), woken by inotify, never by
+//! a timer, and ended as soon as the client goes away.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::host::http::{Body, Response};
+use crate::host::hub::Hub;
+use crate::statusdir::Dir;
+
+/// How much of the end is sent first (supervisord's).
+const HEAD: u64 = 1024;
+
+/// `/mainlogtail`.
+pub fn main(hub: &Hub) -> Response {
+    match hub.snapshot().logfile.clone() {
+        Some(p) => follow(p),
+        None => Response::text(404, "no log file\n"),
+    }
+}
+
+/// `/logtail/NAME[/CHANNEL]`.
+pub fn process(hub: &Hub, rest: &str) -> Response {
+    let rest = crate::host::http::request::percent_decode(rest);
+    let (name, channel) = match rest.rsplit_once('/') {
+        Some((n, c @ ("stdout" | "stderr"))) => (n.to_owned(), c),
+        _ => (rest.clone(), "stdout"),
+    };
+    let snap = hub.snapshot();
+    let found = snap.services.iter().find(|s| {
+        s.name == name
+            || (name
+                .split_once(':')
+                .is_some_and(|(g, p)| s.group == g && s.process == p))
+    });
+    let Some(s) = found else {
+        return Response::text(404, "no such process\n");
+    };
+    let path = crate::host::control::log_path(s, channel == "stderr");
+    if path.is_empty() || !Path::new(&path).exists() {
+        return Response::text(404, "no log file\n");
+    }
+    follow(PathBuf::from(path))
+}
+
+fn open(path: &Path) -> Option<File> {
+    let dir = Dir::open(path.parent()?).ok()?;
+    dir.open_read(&path.file_name()?.to_string_lossy()).ok()
+}
+
+/// The streamed response following `path`.
+fn follow(path: PathBuf) -> Response {
+    let Some(file) = open(&path) else {
+        return Response::text(404, "no log file\n");
+    };
+    Response {
+        status: 200,
+        headers: vec![
+            ("Content-Type".into(), "text/plain;charset=utf-8".into()),
+            ("X-Accel-Buffering".into(), "no".into()),
+        ],
+        body: Body::Stream(Box::new(move |out, client| {
+            stream(&path, file, out, client)
+        })),
+    }
+}
+
+/// One followed file: where it is read up to, and which file (inode) it is.
+struct Followed {
+    file: File,
+    at: u64,
+    ino: u64,
+}
+
+impl Followed {
+    /// Writes what was added since the last look; a replaced file is read from its
+    /// start, a truncated one said so.
+    fn more(&mut self, path: &Path, out: &mut dyn Write) -> io::Result<()> {
+        let ino = std::fs::metadata(path).map_or(self.ino, |m| m.ino());
+        if ino != self.ino {
+            if let Some(f) = open(path) {
+                self.file = f;
+                self.ino = ino;
+                self.at = 0;
+            }
+        }
+        let size = self.file.metadata()?.len();
+        if size < self.at {
+            self.at = 0;
+            out.write_all(b"==> File truncated <==\n")?;
+        }
+        if size > self.at {
+            self.file.seek(SeekFrom::Start(self.at))?;
+            let mut buf = Vec::new();
+            (&mut self.file)
+                .take(size - self.at)
+                .read_to_end(&mut buf)?;
+            self.at += buf.len() as u64;
+            out.write_all(&buf)?;
+        }
+        out.flush()
+    }
+}
+
+fn stream(path: &Path, file: File, out: &mut dyn Write, client: BorrowedFd<'_>) -> io::Result<()> {
+    let ino = file.metadata()?.ino();
+    let size = file.metadata()?.len();
+    let mut f = Followed {
+        file,
+        at: size.saturating_sub(HEAD),
+        ino,
+    };
+    let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    watch.add_watch(
+        dir,
+        AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_CREATE,
+    )?;
+    f.more(path, out)?;
+    loop {
+        let mut fds = [
+            PollFd::new(watch.as_fd(), PollFlags::POLLIN),
+            PollFd::new(client, PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if fds[1].any().unwrap_or(false) {
+            // The client sent something or went away: either way, this is over.
+            return Ok(());
+        }
+        while matches!(watch.read_events(), Ok(ev) if !ev.is_empty()) {}
+        f.more(path, out)?;
+    }
+}
