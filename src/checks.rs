@@ -317,7 +317,7 @@ impl Checks {
             .pipe
             .as_ref()
             .map(|(r, _)| (r.as_fd(), PollFlags::POLLIN));
-        let probe = self.probe.as_ref().map(|(_, p)| p.fd());
+        let probe = self.probe.as_ref().and_then(|(_, p)| p.fd());
         socket.into_iter().chain(pipe).chain(probe)
     }
 
@@ -345,7 +345,7 @@ impl Checks {
         let (socket, pipe, probe) = (
             self.socket.is_some() && hit(),
             self.pipe.is_some() && hit(),
-            self.probe.is_some() && hit(),
+            self.probe.as_ref().is_some_and(|(_, p)| p.fd().is_some()) && hit(),
         );
         if socket {
             self.read_notifications(now, out);
@@ -514,7 +514,8 @@ impl Checks {
             return;
         };
         let mut buf = [0u8; 512];
-        loop {
+        // Bounded: a flood of bytes without a newline cannot hold the loop.
+        for _ in 0..128 {
             match r.read(&mut buf) {
                 Ok(0) => {
                     // Closed without a newline: it will not say; stop listening.
@@ -545,9 +546,11 @@ impl Checks {
             let Some(fd) = self.socket.as_ref().map(|s| s.fd.as_raw_fd()) else {
                 return;
             };
-            let Some((sender, bytes)) = receive(fd) else {
+            let Some((sender, bytes, _barrier)) = receive(fd) else {
                 return;
             };
+            // `_barrier` is dropped at the end of the turn: after the sender was
+            // looked at (it waits for the close, so it is still there to be seen).
             match self.service {
                 Some(s) if from_service(sender, s) => self.apply(&bytes, sender, now, out),
                 _ if !self.foreign_said => {
@@ -604,13 +607,8 @@ fn notify_socket(
         let fd = dir.bind_datagram(NOTIFY_NAME, owner)?;
         (fd, path.to_string_lossy().into_owned())
     } else {
-        let st = dir.stat()?;
-        let name = format!(
-            "supervise/{}/{}/{}",
-            std::process::id(),
-            st.st_dev,
-            st.st_ino
-        );
+        // Unguessable: nobody can take the name first, or aim at it by its name.
+        let name = format!("supervise/notify/{}", random_hex()?);
         (abstract_socket(&name)?, format!("@{name}"))
     };
     setsockopt(&fd, sockopt::PassCred, &true)?;
@@ -629,11 +627,27 @@ fn abstract_socket(name: &str) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// One datagram and its sender's pid (as the kernel says); descriptors passed with
-/// it (`BARRIER=1`'s) are closed at once, which is the answer the barrier waits for.
-fn receive(fd: i32) -> Option<(Option<Pid>, Vec<u8>)> {
+/// 16 random bytes, in hex.
+fn random_hex() -> std::io::Result<String> {
+    let mut b = [0u8; 16];
+    // SAFETY: getrandom fills the buffer we own, at most its length.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The most descriptors one message can carry (the kernel's `SCM_MAX_FD`): a control
+/// buffer this size is never truncated, so every descriptor received is closed.
+const SCM_MAX_FD: usize = 253;
+
+/// One datagram: its sender's pid (as the kernel says), its bytes, and the
+/// descriptors passed with it (`BARRIER=1`'s), which the caller drops (closing them
+/// is the answer the barrier waits for) once it has looked at the sender.
+fn receive(fd: i32) -> Option<(Option<Pid>, Vec<u8>, Vec<OwnedFd>)> {
     let mut buf = vec![0u8; NOTIFY_MAX];
-    let mut cmsg = nix::cmsg_space!(UnixCredentials, [std::os::fd::RawFd; 16]);
+    let mut cmsg = nix::cmsg_space!(UnixCredentials, [std::os::fd::RawFd; SCM_MAX_FD]);
     let mut iov = [IoSliceMut::new(&mut buf)];
     let msg = recvmsg::<()>(
         fd,
@@ -646,6 +660,7 @@ fn receive(fd: i32) -> Option<(Option<Pid>, Vec<u8>)> {
         Err(_) => return None,
     };
     let mut sender = None;
+    let mut passed = Vec::new();
     if let Ok(cmsgs) = msg.cmsgs() {
         for c in cmsgs {
             match c {
@@ -653,10 +668,8 @@ fn receive(fd: i32) -> Option<(Option<Pid>, Vec<u8>)> {
                     sender = Some(Pid::from_raw(cred.pid()))
                 }
                 ControlMessageOwned::ScmRights(fds) => {
-                    for f in fds {
-                        // SAFETY: received with the message, so ours to close.
-                        drop(unsafe { OwnedFd::from_raw_fd(f) });
-                    }
+                    // SAFETY: received with the message, so ours to close.
+                    passed.extend(fds.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
                 }
                 _ => {}
             }
@@ -664,17 +677,11 @@ fn receive(fd: i32) -> Option<(Option<Pid>, Vec<u8>)> {
     }
     let n = msg.bytes.min(NOTIFY_MAX);
     buf.truncate(n);
-    Some((sender, buf))
+    Some((sender, buf, passed))
 }
 
 /// A sender is the service's if it is the main process or in the service's process
 /// group, or in the main process's (a daemon that made its own session).
 fn from_service(sender: Option<Pid>, s: Running) -> bool {
-    let Some(pid) = sender else {
-        return false;
-    };
-    if pid == s.main {
-        return true;
-    }
-    nix::unistd::getpgid(Some(pid)).is_ok_and(|g| g == s.pgid || g == s.main)
+    sender.is_some_and(|pid| crate::follow::of_service(pid, s.pgid, s.main, &[]))
 }

@@ -404,6 +404,24 @@ fn run_child(spec: &Spec, stdio: Stdio<'_>, report: &AtomicU64) -> ! {
         // Supervise resets every other disposition at start-up; Rust's runtime set
         // SIGPIPE to ignored, and ignored dispositions survive exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // The descriptors before the limits: a readiness descriptor numbered above a
+        // lowered descriptor limit is still given (the limit binds only new ones).
+        for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
+            if libc::dup2(fd.as_raw_fd(), target) < 0 {
+                fail(report, Step::Stdio);
+            }
+        }
+        if let Some((fd, target)) = stdio.extra {
+            // dup2 onto itself keeps close-on-exec; clear it instead.
+            let ok = if fd.as_raw_fd() == target {
+                libc::fcntl(target, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd.as_raw_fd(), target) >= 0
+            };
+            if !ok {
+                fail(report, Step::Stdio);
+            }
+        }
         for (resource, limit) in &spec.limits {
             if libc::setrlimit(*resource as _, limit) < 0 {
                 fail(report, Step::Limits);
@@ -426,23 +444,6 @@ fn run_child(spec: &Spec, stdio: Stdio<'_>, report: &AtomicU64) -> ! {
         if let Some(dir) = &spec.dir {
             if libc::chdir(dir.as_ptr()) < 0 {
                 fail(report, Step::Chdir);
-            }
-        }
-        // stdin/stdout/stderr last: a failure before could still be reported anywhere.
-        for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
-            if libc::dup2(fd.as_raw_fd(), target) < 0 {
-                fail(report, Step::Stdio);
-            }
-        }
-        if let Some((fd, target)) = stdio.extra {
-            // dup2 onto itself keeps close-on-exec; clear it instead.
-            let ok = if fd.as_raw_fd() == target {
-                libc::fcntl(target, libc::F_SETFD, 0) == 0
-            } else {
-                libc::dup2(fd.as_raw_fd(), target) >= 0
-            };
-            if !ok {
-                fail(report, Step::Stdio);
             }
         }
         libc::execve(

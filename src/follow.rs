@@ -7,8 +7,11 @@
 //!   until it names a process of the service: a child of supervise (the daemon,
 //!   re-parented to it as a subreaper) or a member of the launcher's process group.
 //!   That process is then the service: signalled, watched through a pidfd, reaped.
-//! - A service adopted from a previous supervise, and one that named another main
-//!   process (`MAINPID=`): watched through a pidfd, as they may not be our children.
+//! - `MAINPID=` from the service names its main process the same way: taken when the
+//!   launcher exits 0 (while the launcher runs, it stays the main process, and its
+//!   process group holds them both).
+//! - A service adopted from a previous supervise: watched through a pidfd, as it is
+//!   not our child.
 //! - Strays: supervise is a subreaper, so a process the service left behind outside
 //!   its process group (a daemon that forked and made its own session without a
 //!   pidfile) becomes supervise's child. After each end of the service they are
@@ -66,6 +69,8 @@ pub struct Follow {
     main_fd: Option<(Pid, OwnedFd)>,
     /// Processes the service left behind, stopped, to be killed before a start.
     strays: Vec<Pid>,
+    /// The main process the service named (`MAINPID=`), taken at the launcher's exit.
+    told: Option<Pid>,
 }
 
 impl Follow {
@@ -89,7 +94,7 @@ impl Follow {
         timeout: Duration,
         now: Instant,
     ) -> bool {
-        if self.pidfile.is_none() || how != Exit::Code(0) {
+        if (self.pidfile.is_none() && self.told.is_none()) || how != Exit::Code(0) {
             return false;
         }
         let timeout = if timeout.is_zero() {
@@ -119,12 +124,33 @@ impl Follow {
         self.waiting.map(|w| w.next)
     }
 
-    /// Looks at the pidfile if it is time.
-    pub fn on_time(&mut self, now: Instant) -> Option<Found> {
+    /// `MAINPID=`: the main process once the launcher exits.
+    pub fn told(&mut self, pid: Pid) {
+        self.told = Some(pid);
+    }
+
+    /// Looks at the pidfile (or at the pid the service told) if it is time; `known`
+    /// are supervise's other children (helpers, probes), never the service; `owner`
+    /// the service's user, who may own the pidfile.
+    pub fn on_time(&mut self, now: Instant, known: &[Pid], owner: u32) -> Option<Found> {
         let mut w = self.waiting.filter(|w| w.next <= now)?;
-        let path = self.pidfile.clone()?;
-        match read_pidfile(&path) {
-            Some(pid) if of_service(pid, w.launcher) => {
+        if let Some(pid) = self.told.take() {
+            if of_service(pid, w.launcher, pid, known) {
+                self.waiting = None;
+                return Some(Found::Main(pid, format!("main pid {pid}, from MAINPID=")));
+            }
+        }
+        let Some(path) = self.pidfile.clone() else {
+            self.waiting = None;
+            return Some(Found::Nothing(
+                w.launcher,
+                w.how,
+                "the process MAINPID= named is gone: taking the service as exited".into(),
+            ));
+        };
+        let known: Vec<Pid> = known.iter().chain(&self.strays).copied().collect();
+        match read_pidfile(&path, owner) {
+            Some(pid) if of_service(pid, w.launcher, pid, &known) => {
                 self.waiting = None;
                 return Some(Found::Main(
                     pid,
@@ -185,6 +211,7 @@ impl Follow {
     /// ended if it was supervise's child (reaped here), else [`Exit::Unknown`].
     pub fn ended(&mut self) -> Option<(Pid, Exit)> {
         let (pid, _) = self.main_fd.take()?;
+        self.reaped(pid);
         let mut raw = 0;
         // SAFETY: waitpid on one pid with a valid status pointer; not our child is
         // ECHILD, which leaves the status unknown.
@@ -200,6 +227,8 @@ impl Follow {
     /// The service's process `pid` ended (reaped elsewhere): stop watching it, and
     /// stop waiting for a pidfile if it was the launcher.
     pub fn forget(&mut self, pid: Pid) {
+        self.told = None;
+        self.reaped(pid);
         if self.main_fd.as_ref().is_some_and(|(p, _)| *p == pid) {
             self.main_fd = None;
         }
@@ -273,21 +302,32 @@ pub fn parse_pidfile(bytes: &[u8]) -> Option<Pid> {
     (n > 1).then(|| Pid::from_raw(n))
 }
 
-fn read_pidfile(path: &Path) -> Option<Pid> {
-    let bytes = crate::statusdir::open::read_named(path, PIDFILE_MAX).ok()?;
+/// Reads a pidfile by the rules of a file the service may control: never through a
+/// link, never a device or a FIFO (not even opened), owned by root or `owner`.
+fn read_pidfile(path: &Path, owner: u32) -> Option<Pid> {
+    let bytes = crate::statusdir::open::read_owned(path, &[0, owner], PIDFILE_MAX).ok()?;
     parse_pidfile(&bytes)
 }
 
-/// `pid` is alive and a process of the service: a child of supervise (a daemon
-/// re-parented to it) or in the launcher's process group.
-fn of_service(pid: Pid, launcher: Pid) -> bool {
+/// The one test of "a process of the service": `pid` is alive (not a zombie), not
+/// one of supervise's `known` other children, and the service's main process, a
+/// member of its process `group` or of the `main` process's, or a child of supervise
+/// (a daemon re-parented to it).
+pub fn of_service(pid: Pid, group: Pid, main: Pid, known: &[Pid]) -> bool {
+    if known.contains(&pid) || pid.as_raw() <= 1 {
+        return false;
+    }
     let Some(f) = crate::proc::stat_fields(pid.as_raw().unsigned_abs()) else {
         return false;
     };
     let alive = f.first().is_some_and(|s| s != "Z" && s != "X");
     let parent = f.get(1).and_then(|v| v.parse::<u32>().ok());
-    let group = f.get(2).and_then(|v| v.parse::<i32>().ok());
-    alive && (parent == Some(std::process::id()) || group == Some(launcher.as_raw()))
+    let pgid = f.get(2).and_then(|v| v.parse::<i32>().ok());
+    alive
+        && (pid == main
+            || pgid == Some(group.as_raw())
+            || pgid == Some(main.as_raw())
+            || parent == Some(std::process::id()))
 }
 
 /// supervise's children, from `/proc/self/task/TID/children` (the main thread's:
@@ -309,7 +349,7 @@ fn children() -> Vec<Pid> {
 fn comm(pid: Pid) -> String {
     let mut buf = [0u8; 64];
     crate::proc::read_whole(&format!("/proc/{pid}/comm"), &mut buf)
-        .map(|t| t.trim().to_owned())
+        .map(|t| crate::probe::one_line(&t))
         .unwrap_or_else(|| "?".to_owned())
 }
 
@@ -348,7 +388,7 @@ mod tests {
         let mut now = t0;
         let end = loop {
             looks += 1;
-            if let Some(found) = f.on_time(now) {
+            if let Some(found) = f.on_time(now, &[], 0) {
                 break found;
             }
             now = f.deadline().unwrap();
@@ -383,7 +423,8 @@ mod tests {
             Duration::from_secs(1),
             now
         ));
-        let found = f.on_time(now);
+        let me = nix::unistd::geteuid().as_raw();
+        let found = f.on_time(now, &[], me);
         assert!(
             matches!(found, Some(Found::Main(p, _)) if p.as_raw() as u32 == child.id()),
             "{found:?}"
@@ -396,7 +437,20 @@ mod tests {
             Duration::from_secs(1),
             now
         ));
-        assert_eq!(f.on_time(now), None);
+        assert_eq!(f.on_time(now, &[], me), None);
+        std::fs::write(&path, format!("{}\n", child.id())).unwrap();
+        let helper = [Pid::from_raw(child.id() as i32)];
+        assert!(f.launcher_exited(
+            Pid::from_raw(999_998),
+            Exit::Code(0),
+            Duration::from_secs(1),
+            now
+        ));
+        assert!(matches!(f.on_time(now, &helper, me), Some(Found::Note(_))));
+        // Never through a link.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert_eq!(read_pidfile(&path, me), None);
         let _ = child.kill();
         let _ = child.wait();
         let _ = std::fs::remove_dir_all(&dir);

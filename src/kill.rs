@@ -59,9 +59,12 @@ pub fn send(target: Target, sig: Signal) -> Sent {
 /// the group has members; once it is empty it can, and a new process may lead a new
 /// group of that number. So a live process with that pid (not the leader's zombie,
 /// which an adopted service's parent may not have reaped yet) means the old group is
-/// gone, and the KILL (sent a stop timeout later) must not reach the new one.
+/// gone, and no signal (the stop signal after a long wait for a pidfile, the KILL a
+/// stop timeout later) may reach the new one.
 fn leftovers(pgid: Pid, sig: Signal) -> Sent {
-    if sig == Signal::SIGKILL && crate::proc::alive(pgid.as_raw().unsigned_abs(), None) {
+    // Only ever sent after the leader ended: a live process of that number is
+    // another one.
+    if crate::proc::alive(pgid.as_raw().unsigned_abs(), None) {
         return Sent::Gone;
     }
     outcome(kill(Pid::from_raw(-pgid.as_raw()), sig), Sent::Delivered)

@@ -482,12 +482,14 @@ impl Machine {
             Phase::Stopping { kill_at, .. } => kill_at,
             Phase::Down | Phase::Up { .. } => None,
         };
+        // Readiness deadlines belong to a running service only.
+        let up = matches!(self.phase, Phase::Up { .. });
         [
             phase,
             self.change_due(),
             self.leftovers.map(|(_, at)| at),
-            self.ready_at,
-            self.ready_deadline,
+            self.ready_at.filter(|_| up),
+            self.ready_deadline.filter(|_| up),
         ]
         .into_iter()
         .flatten()
@@ -528,8 +530,10 @@ impl Machine {
             Event::Unhealthy => self.fail(Failure::Unhealthy, now, out),
             Event::MainPid(pid) => match self.phase {
                 Phase::Up { .. } => self.phase = Phase::Up { pid },
-                // Asked to stop before the main process was known: it is stopped now.
+                // Asked to stop before the main process was known: it is stopped now,
+                // and killed if it outlasts the stop timeout.
                 Phase::Stopping { kill_at, .. } => {
+                    let kill_at = kill_at.or(Some(now + self.timing.stop_timeout));
                     self.phase = Phase::Stopping { pid, kill_at };
                     self.send_stop(pid, out);
                 }
@@ -1014,10 +1018,11 @@ impl Machine {
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Effect>) {
-        if self.ready_at.is_some_and(|t| t <= now) {
+        let up = matches!(self.phase, Phase::Up { .. });
+        if up && self.ready_at.is_some_and(|t| t <= now) {
             self.on_ready(now);
         }
-        if self.ready_deadline.is_some_and(|t| t <= now) {
+        if up && self.ready_deadline.is_some_and(|t| t <= now) {
             self.fail(Failure::NotReady, now, out);
         }
         if let Some((pgid, at)) = self.leftovers {
@@ -1754,6 +1759,39 @@ mod tests {
         assert_eq!(m.deadline(), Some(t0 + SEC));
         step(&mut m, Event::Timer, t0 + SEC);
         assert_eq!(m.ready_since(), Some(t0 + SEC));
+        // Stopped before it was ready: its readiness deadline is no deadline any more
+        // (else the loop would wake at once, for ever, until the KILL).
+        let mut m = started(after, Policy::default(), t0);
+        step(&mut m, Event::Letter(Letter::Down), t0 + SEC / 4);
+        let kill_at = t0 + SEC / 4 + legacy().stop_timeout;
+        assert_eq!(m.deadline(), Some(kill_at));
+        step(&mut m, Event::Timer, t0 + 2 * SEC);
+        assert_eq!(m.deadline(), Some(kill_at));
+    }
+
+    #[test]
+    fn a_main_pid_known_while_stopping_is_stopped_then_killed() {
+        let t0 = Instant::now();
+        let told = Timing {
+            readiness: Readiness::Told,
+            ..legacy()
+        };
+        let mut m = started(told, Policy::default(), t0);
+        step(&mut m, Event::Letter(Letter::Down), t0);
+        // The KILL deadline passes (the launcher is long gone); then the pidfile names
+        // the daemon.
+        step(&mut m, Event::Timer, t0 + legacy().stop_timeout);
+        let out = step(&mut m, Event::MainPid(pid(77)), t0 + 20 * SEC);
+        assert!(
+            out.contains(&Effect::Signal(Target::Group(pid(77)), Signal::SIGTERM)),
+            "{out:?}"
+        );
+        assert_eq!(m.deadline(), Some(t0 + 20 * SEC + legacy().stop_timeout));
+        let out = step(&mut m, Event::Timer, t0 + 20 * SEC + legacy().stop_timeout);
+        assert!(
+            out.contains(&Effect::Signal(Target::Group(pid(77)), Signal::SIGKILL)),
+            "{out:?}"
+        );
     }
 
     #[test]

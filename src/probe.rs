@@ -40,10 +40,10 @@ enum Run {
         request: Option<Vec<u8>>,
         answer: Vec<u8>,
     },
-    /// A command running: its pid, and its output.
+    /// A command running: its pid, and its output (until it closes it).
     Command {
         pid: Pid,
-        out: File,
+        out: Option<File>,
         printed: Vec<u8>,
     },
 }
@@ -85,7 +85,7 @@ impl Probe {
                 let pid = spawn(command, w.as_fd()).map_err(|e| format!("cannot run it: {e}"))?;
                 Run::Command {
                     pid,
-                    out: File::from(r),
+                    out: Some(File::from(r)),
                     printed: Vec::new(),
                 }
             }
@@ -97,17 +97,18 @@ impl Probe {
         })
     }
 
-    /// The descriptor to poll, and for what.
-    pub fn fd(&self) -> (BorrowedFd<'_>, PollFlags) {
-        match &self.run {
+    /// The descriptor to poll, and for what (none: a command that closed its output
+    /// is waited for by its exit, or its deadline).
+    pub fn fd(&self) -> Option<(BorrowedFd<'_>, PollFlags)> {
+        Some(match &self.run {
             Run::Connection {
                 sock,
                 connected: false,
                 ..
             } => (sock.as_fd(), PollFlags::POLLOUT),
             Run::Connection { sock, .. } => (sock.as_fd(), PollFlags::POLLIN),
-            Run::Command { out, .. } => (out.as_fd(), PollFlags::POLLIN),
-        }
+            Run::Command { out, .. } => (out.as_ref()?.as_fd(), PollFlags::POLLIN),
+        })
     }
 
     /// When it has failed if it has not ended.
@@ -156,7 +157,9 @@ impl Probe {
             }
             Run::Connection { sock, answer, .. } => read_answer(sock, answer),
             Run::Command { out, printed, .. } => {
-                let _ = read_some(out, printed);
+                if out.as_mut().is_none_or(|f| read_some(f, printed)) {
+                    *out = None;
+                }
                 Outcome::Pending
             }
         }
@@ -167,8 +170,10 @@ impl Probe {
         let Run::Command { out, printed, .. } = &mut self.run else {
             return Outcome::Pending;
         };
-        let _ = read_some(out, printed);
-        let said = String::from_utf8_lossy(printed).trim().to_owned();
+        if let Some(f) = out {
+            let _ = read_some(f, printed);
+        }
+        let said = one_line(&String::from_utf8_lossy(printed));
         match code {
             Some(0) => Outcome::Passed,
             Some(c) => Outcome::Failed(format!("exited {c}{}", said_suffix(&said))),
@@ -225,10 +230,30 @@ fn connect(addr: &std::net::SocketAddr, request: Option<Vec<u8>>) -> Result<Run,
     }
 }
 
-/// Reads what is there, keeping at most [`KEEP`] bytes; `true` at the end.
+/// What a service or a check printed, as one line safe for a log or a terminal:
+/// trimmed, line ends shown as ` | `, other control characters escaped.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, line) in s.trim().lines().enumerate() {
+        if i > 0 {
+            out.push_str(" | ");
+        }
+        for c in line.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Reads what is there (at most 64 kB a turn: a flood cannot hold the loop),
+/// keeping the last [`KEEP`] bytes; `true` at the end.
 fn read_some(f: &mut File, into: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 1024];
-    loop {
+    for _ in 0..64 {
         match f.read(&mut buf) {
             Ok(0) => return true,
             Ok(n) => {
@@ -241,6 +266,7 @@ fn read_some(f: &mut File, into: &mut Vec<u8>) -> bool {
             Err(_) => return false,
         }
     }
+    false
 }
 
 fn read_answer(sock: &mut File, answer: &mut Vec<u8>) -> Outcome {
@@ -252,7 +278,7 @@ fn read_answer(sock: &mut File, answer: &mut Vec<u8>) -> Outcome {
             let line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
             Outcome::Failed(format!(
                 "answered {:?}",
-                String::from_utf8_lossy(line).trim()
+                one_line(&String::from_utf8_lossy(line))
             ))
         };
     }
@@ -266,7 +292,7 @@ mod tests {
 
     fn drive(p: &mut Probe) -> Outcome {
         loop {
-            let (fd, flags) = p.fd();
+            let (fd, flags) = p.fd().unwrap();
             let mut fds = [nix::poll::PollFd::new(fd, flags)];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(2000u16));
             match p.on_ready() {

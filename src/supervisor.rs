@@ -403,6 +403,8 @@ pub struct Supervisor {
     orphan: Option<Orphan>,
     /// The main process when supervise did not start it, pidfiles, strays.
     follow: Follow,
+    /// The service's user (who may own its pidfile).
+    service_uid: u32,
     /// Readiness and health checks while the service runs.
     checks: Checks,
     /// The service's launch: exec probes run as the service does.
@@ -557,6 +559,7 @@ impl Supervisor {
             launch,
             checks,
             follow,
+            service_uid,
             last_failure: None,
             nofile,
             command_line: opts.command.clone(),
@@ -718,6 +721,9 @@ impl Supervisor {
             }
             self.publish();
         }
+        // Nothing the service left behind outlives supervise (a next one would start
+        // a second copy beside it).
+        self.follow.kill_strays();
         // What the service wrote last is not lost with supervise; a bound, though, as
         // a leftover process may still be writing.
         for i in 0..self.output.streams() {
@@ -870,8 +876,17 @@ impl Supervisor {
         }
     }
 
+    /// supervise's children that are not the service: helpers, the probe under way,
+    /// and the process it started if that is no longer the main one.
+    fn known_children(&self) -> Vec<Pid> {
+        let mut known: Vec<Pid> = self.helpers.iter().map(Helper::pid).collect();
+        known.extend(self.checks.probe_pid());
+        known.extend(self.child.as_ref().map(|c| c.pid));
+        known
+    }
+
     /// The process supervise started ended: the service, or a forking daemon's
-    /// launcher whose pidfile is now awaited.
+    /// launcher whose pidfile (or `MAINPID=`) names the main process now.
     fn reaped_service(&mut self, c: Child, how: Exit) {
         let pid = c.pid;
         if let Some(f) = c.failure() {
@@ -889,12 +904,18 @@ impl Supervisor {
                 .launcher_exited(pid, how, self.config.ready_timeout, Instant::now())
         {
             self.log.notice(format_args!(
-                "pid {pid} {how}: reading the main pid from {}",
-                self.follow
-                    .pidfile()
-                    .map_or_else(String::new, |p| p.display().to_string())
+                "pid {pid} {how}: the main process is {}",
+                self.follow.pidfile().map_or_else(
+                    || "the one MAINPID= named".to_owned(),
+                    |p| format!("in {}", p.display())
+                )
             ));
             return self.on_follow_time();
+        }
+        if self.machine.pid() != Some(pid) {
+            // Not the main process any more: its end is not the service's.
+            self.log.notice(format_args!("pid {pid} {how}"));
+            return;
         }
         self.log_exit(how);
         if c.failure().is_none() {
@@ -905,7 +926,11 @@ impl Supervisor {
 
     /// Looks at the pidfile, if it is time.
     fn on_follow_time(&mut self) {
-        match self.follow.on_time(Instant::now()) {
+        let known = self.known_children();
+        match self
+            .follow
+            .on_time(Instant::now(), &known, self.service_uid)
+        {
             None => {}
             Some(Found::Note(line)) => self.log.warn(line),
             Some(Found::Main(pid, line)) => {
@@ -957,28 +982,31 @@ impl Supervisor {
         }
     }
 
-    /// `MAINPID=`: taken if it names a live process of the service.
+    /// `MAINPID=`: noted if it names a live process of the service, and taken as the
+    /// main process when the process supervise started exits 0.
     fn main_pid_told(&mut self, pid: Pid) {
-        let Some(current) = self.machine.pid() else {
+        let (Some(current), Some(started)) =
+            (self.machine.pid(), self.child.as_ref().map(|c| c.pid))
+        else {
             return;
         };
         if pid == current {
             return;
         }
-        let group = proc::stat_fields(pid.as_raw().unsigned_abs())
-            .and_then(|f| f.get(2).and_then(|g| g.parse::<i32>().ok()));
-        let of_service = self
-            .child
-            .as_ref()
-            .is_some_and(|c| group == Some(c.pid.as_raw()))
-            || group == Some(current.as_raw());
-        if of_service {
-            self.log
-                .notice(format_args!("main pid {pid}, from MAINPID="));
-            self.take_main(pid);
+        let known: Vec<Pid> = self
+            .helpers
+            .iter()
+            .map(Helper::pid)
+            .chain(self.checks.probe_pid())
+            .collect();
+        if crate::follow::of_service(pid, started, current, &known) {
+            self.log.notice(format_args!(
+                "MAINPID={pid}: the main process once pid {started} exits"
+            ));
+            self.follow.told(pid);
         } else {
             self.log.warn(format_args!(
-                "notify: MAINPID={pid} ignored: not a process of the service"
+                "notify: MAINPID={pid} ignored: not a live process of the service"
             ));
         }
     }
@@ -1049,11 +1077,11 @@ impl Supervisor {
     /// follows (now or after a wait) is announced as the legacy tool announced it.
     fn service_exited(&mut self, pid: Pid, how: Exit) {
         let at = SystemTime::now();
+        // supervise's other children, the probe under way among them, are no strays.
+        let mut known = self.known_children();
+        known.extend(self.machine.pid());
         self.follow.forget(pid);
         self.checks.stopped();
-        let mut known: Vec<Pid> = self.helpers.iter().map(Helper::pid).collect();
-        known.extend(self.checks.probe_pid());
-        known.extend(self.child.as_ref().map(|c| c.pid));
         let stop = Signal::try_from(self.config.stop_signal).unwrap_or(Signal::SIGTERM);
         if let Some(line) = self.follow.round_up_strays(&known, stop) {
             self.log.warn(line);
@@ -1551,12 +1579,11 @@ impl Supervisor {
                 .map(|w| w.paths().map(|p| p.display().to_string()).collect())
                 .unwrap_or_default(),
             watch_restart: self.watch_restart.clone(),
-            readiness: (self.config.ready != crate::ready::Ready::Now)
-                .then(|| self.config.ready.to_string()),
+            readiness: self.readiness(),
             ready_since: self
                 .machine
                 .ready_since()
-                .filter(|_| self.config.ready != crate::ready::Ready::Now)
+                .filter(|_| self.readiness().is_some())
                 .map(|t| self.clock.wall(t)),
             status_text: Some(self.checks.status_text.clone()).filter(|t| !t.is_empty()),
             health: self
@@ -1583,10 +1610,24 @@ impl Supervisor {
         format!(
             "not ready within ready_timeout ({} s; ready: {})",
             self.config.ready_timeout.as_secs(),
-            self.config.ready
+            self.readiness().unwrap_or_else(|| "none".into())
         )
     }
+
+    /// How readiness is told, when not at once: the `ready` key, or a forking
+    /// daemon's pidfile.
+    fn readiness(&self) -> Option<String> {
+        match (&self.config.ready, &self.config.pidfile) {
+            (crate::ready::Ready::Now, Some(p)) => Some(format!("pidfile {}", p.display())),
+            (crate::ready::Ready::Now, None) => None,
+            (r, _) => Some(r.to_string()),
+        }
+    }
 }
+
+/// supervise's own notification settings (systemd's, when it runs under systemd):
+/// never the service's or a probe's.
+const NOT_PASSED_ON: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
 /// The service's start, with the descriptor limit supervise was given when it raised
 /// its own.
@@ -1594,8 +1635,9 @@ fn service_spec(launch: &launch::Launch, nofile: Option<u64>, checks: &Checks) -
     let mut launch = launch.clone();
     // supervise's own notification socket (systemd's, when it runs under systemd) is
     // not the service's: only the service's own, if it has one.
-    let ours = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
-    launch.env.retain(|(k, _)| !ours.iter().any(|o| k == o));
+    launch
+        .env
+        .retain(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o));
     launch
         .env
         .extend(checks.env().into_iter().map(|(k, v)| (k.into(), v.into())));
@@ -1636,10 +1678,14 @@ fn spawn_probe(
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_os_str());
     let program = Program::from_plan(plan, path).map_err(|e| invalid(e.to_string()))?;
-    let mut spec = Spec::for_launch(&launch::Launch {
+    let mut probe = launch::Launch {
         program,
         ..launch.clone()
-    });
+    };
+    probe
+        .env
+        .retain(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o));
+    let mut spec = Spec::for_launch(&probe);
     if let Some(soft) = nofile {
         spec.restore_nofile(soft);
     }

@@ -329,7 +329,9 @@ fn a_service_forking_into_the_background_without_a_pidfile_is_said_and_never_dou
     // A daemon that leaves its process group and session, as daemonize() does.
     let script = sb.script(
         "app.sh",
-        &format!("setsid sh -c 'exec -a {marker} sleep 1000' </dev/null >/dev/null 2>&1 &\nexit 0"),
+        &format!(
+            "setsid bash -c 'trap \"\" TERM; exec -a {marker} sleep 1000' </dev/null >/dev/null 2>&1 &\nexit 0"
+        ),
     );
     let sup = sb.spawn_with("app", &["-f", script.to_str().unwrap()]);
     wait_until("the stray said", || {
@@ -344,7 +346,10 @@ fn a_service_forking_into_the_background_without_a_pidfile_is_said_and_never_dou
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(sup.log_wf().contains("set pidfile"), "{}", sup.log_wf());
-    drop(sup);
+    // It ignores the stop signal; supervise leaving kills it: no copy outlives it.
+    sup.send("dx");
+    let mut sup = sup;
+    sup.wait_exit();
     wait_until("no stray left", || processes_with(&marker).is_empty());
 }
 
@@ -417,5 +422,86 @@ fn redis_server_daemonizing_with_a_pidfile_is_followed_and_restarted_alone() {
     wait_until("one copy again, followed", || {
         let pid = sup.status().map_or(0, |s| s.pid);
         pid != 0 && processes_with(&needle) == vec![pid]
+    });
+}
+
+#[test]
+fn descriptors_passed_to_the_notify_socket_are_all_closed() {
+    use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+    use std::os::fd::AsRawFd;
+    let sb = Sandbox::new();
+    sb.config("[app]\nready : notify\n");
+    let sup = sb.start("app", "sleep 1000");
+    let spid = sup.supervise_pid();
+    let before = open_fds(spid).len();
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let addr = UnixAddr::new(&sup.dir.join("notify")).unwrap();
+    let files: Vec<std::fs::File> = (0..40)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
+    for _ in 0..10 {
+        let iov = [std::io::IoSlice::new(b"READY=1\nBARRIER=1")];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg(
+            sock.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::empty(),
+            Some(&addr),
+        )
+        .unwrap();
+    }
+    wait_until("the datagrams read", || {
+        sup.log_wf().contains("ignored a notification")
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let after = open_fds(spid).len();
+    assert!(
+        after <= before + 1,
+        "supervise kept descriptors: {before} -> {after}"
+    );
+}
+
+#[test]
+fn mainpid_names_the_main_process_once_the_launcher_exits() {
+    if !has_command("systemd-notify") {
+        eprintln!("systemd-notify missing (Debian package systemd): skipped");
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.config("[app]\nready : notify\nstart_success : 0\n");
+    let marker = format!("mainpid-{}", std::process::id());
+    let script = sb.script(
+        "app.sh",
+        &format!(
+            "bash -c 'exec -a {marker} sleep 1000' &\nsystemd-notify --ready --pid=$!\nexit 0"
+        ),
+    );
+    let sup = sb.spawn_with("app", &["-f", script.to_str().unwrap()]);
+    let main = wait_for("the main process followed", || {
+        let p = sup.status()?.pid;
+        (p != 0 && processes_with(&marker) == vec![p]).then_some(p)
+    });
+    // It stays: not taken for a stray, not restarted.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(sup.status().unwrap().pid, main);
+    assert!(alive(main));
+    assert!(
+        !sup.log_wf().contains("left processes running"),
+        "{}",
+        sup.log_wf()
+    );
+    assert!(
+        sup.log()
+            .contains(&format!("main pid {main}, from MAINPID=")),
+        "{}",
+        sup.log()
+    );
+    // Killed: restarted once, never beside the first.
+    kill(main, libc::SIGKILL);
+    wait_until("a new main", || {
+        let p = sup.status().map_or(0, |s| s.pid);
+        p != 0 && p != main && processes_with(&marker) == vec![p]
     });
 }

@@ -452,6 +452,34 @@ pub fn read_named(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
     read_bounded(&mut file, max)
 }
 
+/// Reads a regular file the service may control (a forking daemon's pidfile): the
+/// last component is never followed (`O_PATH | O_NOFOLLOW`), the file is checked with
+/// `fstat` before it is opened for reading (a device or a FIFO is never opened at all),
+/// it must belong to one of `owners`, and at most `max` bytes are read.
+pub fn read_owned(path: &Path, owners: &[u32], max: usize) -> Result<Vec<u8>, FileError> {
+    let handle = openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(FileError::from_errno)?;
+    let st = expect(handle.as_fd(), Kind::File)?;
+    if !owners.contains(&st.st_uid) {
+        return Err(FileError::Io(Errno::EPERM));
+    }
+    let fd = openat(
+        nix::fcntl::AT_FDCWD,
+        &proc_path(handle.as_fd()),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(FileError::from_errno)?;
+    let mut file = File::from(fd);
+    expect(file.as_fd(), Kind::File)?;
+    read_bounded(&mut file, max)
+}
+
 /// How many names a file has (`nlink_t` is 32 bits on some targets).
 #[allow(clippy::useless_conversion)]
 fn links(st: &FileStat) -> u64 {
