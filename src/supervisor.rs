@@ -632,7 +632,12 @@ impl Supervisor {
                 return Ok(());
             }
             _ if self.start_down => self.dispatch(Event::Letter(Letter::Down)),
-            _ => self.dispatch(Event::Letter(Letter::Up)),
+            _ => {
+                // Down first, on record: whoever sees the new pid in `status` finds a
+                // `state` that says how this supervise tells readiness.
+                self.publish();
+                self.dispatch(Event::Letter(Letter::Up));
+            }
         }
         self.publish();
         // "Text file busy" passes (a file still open for writing somewhere, as a

@@ -664,6 +664,7 @@ fn dependencies_start_once_ready_and_stop_in_reverse() {
         "x: started\ny: started\n",
         "{out:?}"
     );
+    wait_until("y wrote", || b.events().len() == 11);
     assert_eq!(b.events()[8..], ["start x", "ready x", "start y"]);
 
     // Shutdown: each before what it depends on, whatever the priorities.

@@ -184,8 +184,9 @@ pub fn stop(s: &Service, wait: bool) -> Result<(), RpcError> {
     if !wait {
         return Ok(());
     }
-    let i = wait_until(s, STOP_PATIENCE, |i| i.pid == 0);
-    if i.pid == 0 {
+    let stopped = |i: &Info| matches!(i.state, State::Stopped | State::Exited | State::Fatal);
+    let i = wait_until(s, STOP_PATIENCE, stopped);
+    if stopped(&i) {
         Ok(())
     } else {
         Err(RpcError::new(

@@ -261,7 +261,13 @@ pub fn build(
     let last = record.and_then(|r| r.last_exit);
     let facts = Facts {
         supervised,
-        phase: record.map_or(if pid != 0 { Phase::Up } else { Phase::Down }, |r| r.phase),
+        // The state file is written just after `status`: one that still names
+        // another pid is about to be replaced, and says nothing of this one.
+        phase: match record {
+            Some(r) if r.pid == pid => r.phase,
+            _ if pid != 0 => Phase::Up,
+            _ => Phase::Down,
+        },
         up_for,
         started: record.is_some_and(|r| r.starts > 0),
         exit_asked: last.is_some_and(|e| e.asked),

@@ -394,8 +394,15 @@ fn start_dependency(s: &Service, out: &mut dyn Write) -> u8 {
     }
 }
 
-/// supervisorctl's line for the outcome of an action on `s` (`success` when done).
-fn said(s: &Service, outcome: Result<(), RpcError>, success: &str, out: &mut dyn Write) -> u8 {
+/// supervisorctl's line for the outcome of an action on `s` (`success` when done),
+/// and its exit code: a failure but for `harmless` (supervisorctl's
+/// `set_exitstatus_from_xmlrpc_fault`: starting what runs, stopping what does not).
+fn said(
+    s: &Service,
+    outcome: Result<(), RpcError>,
+    (success, harmless): (&str, Option<Fault>),
+    out: &mut dyn Write,
+) -> u8 {
     let text = match &outcome {
         Ok(()) => success.to_owned(),
         Err(e) => match e.fault {
@@ -411,22 +418,35 @@ fn said(s: &Service, outcome: Result<(), RpcError>, success: &str, out: &mut dyn
         },
     };
     let _ = writeln!(out, "{}: {text}", s.name);
-    u8::from(outcome.is_err()) * EXIT_GENERIC
+    match outcome {
+        Err(e) if Some(e.fault) != harmless => EXIT_GENERIC,
+        _ => 0,
+    }
 }
 
 /// `start`: `u`, then waits as supervisorctl does for RUNNING.
 fn start(s: &Service, out: &mut dyn Write) -> u8 {
-    said(s, control::start(s, true), "started", out)
+    said(
+        s,
+        control::start(s, true),
+        ("started", Some(Fault::AlreadyStarted)),
+        out,
+    )
 }
 
 /// `stop`: `d`, then waits for it to be down.
 fn stop(s: &Service, out: &mut dyn Write) -> u8 {
-    said(s, control::stop(s, true), "stopped", out)
+    said(
+        s,
+        control::stop(s, true),
+        ("stopped", Some(Fault::NotRunning)),
+        out,
+    )
 }
 
 /// `signal`: to the service's process.
 fn signal(s: &Service, sig: &str, out: &mut dyn Write) -> u8 {
-    said(s, control::signal(s, sig), "signalled", out)
+    said(s, control::signal(s, sig), ("signalled", None), out)
 }
 
 /// The host's pid, from its lock on the status root, if it runs.

@@ -456,19 +456,11 @@ fn processes(snap: &Snapshot, name: &str, p: &Params) -> Result<Value, RpcError>
         "startProcessGroup" => on_group(snap, p.str(0)?, p.wait(1)?, Action::Start),
         "stopProcessGroup" => on_group(snap, p.str(0)?, p.wait(1)?, Action::Stop),
         "signalProcessGroup" => on_group(snap, p.str(0)?, false, Action::Signal(p.text(1)?)),
-        "startAllProcesses" => Ok(on_all(
-            snap,
-            by_priority(snap, None),
-            p.wait(0)?,
-            &Action::Start,
-        )),
-        "stopAllProcesses" => {
-            let mut order = by_priority(snap, None);
-            order.reverse();
-            Ok(on_all(snap, order, p.wait(0)?, &Action::Stop))
-        }
+        "startAllProcesses" => Ok(on_all(by_priority(snap, None), p.wait(0)?, &Action::Start)),
+        // In priority order, as supervisord's RPC does (only its own shutdown goes in
+        // reverse).
+        "stopAllProcesses" => Ok(on_all(by_priority(snap, None), p.wait(0)?, &Action::Stop)),
         "signalAllProcesses" => Ok(on_all(
-            snap,
             by_priority(snap, None),
             false,
             &Action::Signal(p.text(0)?),
@@ -492,7 +484,7 @@ fn processes(snap: &Snapshot, name: &str, p: &Params) -> Result<Value, RpcError>
         "clearProcessLogs" | "clearProcessLog" => {
             control::clear_logs(one(snap, p.str(0)?)?).map(|()| Value::Bool(true))
         }
-        "clearAllProcessLogs" => Ok(on_all(snap, by_priority(snap, None), false, &Action::Clear)),
+        "clearAllProcessLogs" => Ok(on_all(by_priority(snap, None), false, &Action::Clear)),
         "sendProcessStdin" => {
             let s = one(snap, p.str(0)?)?;
             p.str(1)?;
@@ -580,12 +572,7 @@ fn on_group(snap: &Snapshot, group: &str, wait: bool, a: Action) -> Result<Value
     if members.is_empty() {
         return Err(RpcError::new(Fault::BadName, group));
     }
-    let members = if matches!(a, Action::Stop) {
-        members.into_iter().rev().collect()
-    } else {
-        members
-    };
-    Ok(on_all(snap, members, wait, &a))
+    Ok(on_all(members, wait, &a))
 }
 
 /// The processes (of `group`, or all) in priority order.
@@ -600,7 +587,7 @@ fn by_priority<'a>(snap: &'a Snapshot, group: Option<&str>) -> Vec<&'a Service> 
 }
 
 /// Each process the action applies to, in order: its result struct.
-fn on_all(_snap: &Snapshot, order: Vec<&Service>, wait: bool, a: &Action) -> Value {
+fn on_all(order: Vec<&Service>, wait: bool, a: &Action) -> Value {
     let mut out = Vec::new();
     for s in order {
         if !a.applies(info::read(s, SystemTime::now()).state) {
