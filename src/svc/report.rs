@@ -108,11 +108,20 @@ impl Unreadable {
 
 /// Reads a status directory into a view.
 pub fn inspect(path: &Path) -> Result<View, Unreadable> {
+    inspect_raw(path).map(|(v, _)| v)
+}
+
+/// What a status directory says, read once: the view, and the status and state
+/// records it was made of (for a caller that describes the service another way too).
+pub type Raw = (crate::status::Status, Option<statefile::Record>);
+
+/// [`inspect`], with the records read.
+pub fn inspect_raw(path: &Path) -> Result<(View, Raw), Unreadable> {
     let dir = client::open(path).map_err(|p| Unreadable::new(path, &p))?;
     read_view(path, &dir).map_err(|p| Unreadable::new(path, &p))
 }
 
-fn read_view(path: &Path, dir: &Dir) -> Result<View, Problem> {
+fn read_view(path: &Path, dir: &Dir) -> Result<(View, Raw), Problem> {
     let running = client::running(dir)?;
     let status = client::read_status(dir)?;
     let (state, state_error) = match client::read_state(dir) {
@@ -120,6 +129,18 @@ fn read_view(path: &Path, dir: &Dir) -> Result<View, Problem> {
         Some(Ok(r)) => (Some(r), None),
         Some(Err(e)) => (None, Some(e)),
     };
+    let view = build_view(path, dir, running, &status, &state, state_error);
+    Ok((view, (status, state)))
+}
+
+fn build_view(
+    path: &Path,
+    dir: &Dir,
+    running: bool,
+    status: &crate::status::Status,
+    state: &Option<statefile::Record>,
+    state_error: Option<String>,
+) -> View {
     let pid = (status.pid != 0).then_some(status.pid);
     let phase = match (&state, pid) {
         (Some(r), _) if r.pid == status.pid => r.phase,
@@ -133,7 +154,7 @@ fn read_view(path: &Path, dir: &Dir) -> Result<View, Problem> {
         }
         _ => None,
     };
-    Ok(View {
+    View {
         dir: path.display().to_string(),
         service: state
             .as_ref()
@@ -167,7 +188,7 @@ fn read_view(path: &Path, dir: &Dir) -> Result<View, Problem> {
         status_text: state.as_ref().and_then(|r| r.status_text.clone()),
         health: state.as_ref().and_then(|r| r.health.clone()),
         last_failure: state.as_ref().and_then(|r| r.last_failure.clone()),
-    })
+    }
 }
 
 fn secs_between(from: SystemTime, to: SystemTime) -> f64 {

@@ -20,9 +20,29 @@ pub fn error(status: u16, message: &str) -> Response {
     )
 }
 
+/// A process read once: supervisord's description of it, and `svc status`'s.
+pub fn read(
+    s: &Service,
+    now: SystemTime,
+) -> (info::Info, Result<report::View, report::Unreadable>) {
+    match report::inspect_raw(&s.dir) {
+        Ok((view, (status, record))) => (
+            info::build(
+                s,
+                view.supervise_running,
+                Some(status),
+                record.as_ref(),
+                now,
+            ),
+            Ok(view),
+        ),
+        Err(u) => (info::read(s, now), Err(u)),
+    }
+}
+
 /// One process as JSON.
 fn process_json(s: &Service, now: SystemTime) -> String {
-    let i = info::read(s, now);
+    let (i, view) = read(s, now);
     let head = format!(
         "{{\"name\":{},\"group\":{},\"process\":{},\"statename\":{},\"statecode\":{},\"description\":{},",
         report::json_str(&s.name),
@@ -32,16 +52,11 @@ fn process_json(s: &Service, now: SystemTime) -> String {
         i.state.code(),
         report::json_str(&i.description),
     );
-    match report::inspect(&s.dir) {
-        Ok(v) => {
-            let body = report::json(&v, now);
-            format!("{head}{}", body.strip_prefix('{').unwrap_or(&body))
-        }
-        Err(u) => {
-            let body = report::json_error(&u);
-            format!("{head}{}", body.strip_prefix('{').unwrap_or(&body))
-        }
-    }
+    let body = match view {
+        Ok(v) => report::json(&v, now),
+        Err(u) => report::json_error(&u),
+    };
+    format!("{head}{}", body.strip_prefix('{').unwrap_or(&body))
 }
 
 /// `GET /api/processes`: every process, by group then name.

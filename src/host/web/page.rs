@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use crate::host::http::Response;
 use crate::host::hub::Hub;
-use crate::host::info::{self, State};
+use crate::host::info::State;
 use crate::host::service::Service;
 
 /// Text escaped for HTML.
@@ -56,8 +56,8 @@ fn buttons(name: &str, read_only: bool) -> String {
 
 /// One row of the table.
 fn row(s: &Service, now: SystemTime, read_only: bool) -> String {
-    let i = info::read(s, now);
-    let view = crate::svc::report::inspect(&s.dir).ok();
+    let (i, view) = super::api::read(s, now);
+    let view = view.ok();
     let restarts = view
         .as_ref()
         .and_then(|v| v.starts)
