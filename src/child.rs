@@ -183,6 +183,17 @@ impl Spec {
         spec
     }
 
+    /// [`Spec::new`] with `extra` added to supervise's environment (a hook's facts).
+    pub fn with_env(program: &Program, extra: Vec<(OsString, OsString)>) -> Spec {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .collect();
+        env.extend(extra);
+        let mut spec = Spec::build(program, env, None, None, &[], None);
+        spec.own_session = true;
+        spec
+    }
+
     /// Prepares the start of the service as its launch says: its own process group,
     /// in supervise's session.
     pub fn for_launch(l: &Launch) -> Spec {

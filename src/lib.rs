@@ -43,6 +43,7 @@ pub mod control;
 pub mod daemon;
 pub mod exit;
 pub mod follow;
+pub mod hook;
 pub mod host;
 pub mod ini;
 pub mod kill;

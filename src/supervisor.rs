@@ -299,12 +299,14 @@ enum Helper {
     Alarm(Child, String),
     /// The `-r` script with its count.
     Script(Child, u64),
+    /// The `on_change` command.
+    Hook(Child),
 }
 
 impl Helper {
     fn pid(&self) -> Pid {
         match self {
-            Helper::Alarm(c, _) | Helper::Script(c, _) => c.pid,
+            Helper::Alarm(c, _) | Helper::Script(c, _) | Helper::Hook(c) => c.pid,
         }
     }
 }
@@ -411,6 +413,8 @@ pub struct Supervisor {
     launch: launch::Launch,
     /// Why supervise last stopped the service itself, for the state file.
     last_failure: Option<String>,
+    /// The `on_change` command's runs.
+    hook: crate::hook::Hook,
     /// The latest path a watch saw change.
     last_change: Option<std::path::PathBuf>,
     /// The last restart for a change: when, and the path.
@@ -561,6 +565,7 @@ impl Supervisor {
             follow,
             service_uid,
             last_failure: None,
+            hook: crate::hook::Hook::default(),
             nofile,
             command_line: opts.command.clone(),
             stdin,
@@ -636,10 +641,12 @@ impl Supervisor {
                 // Down first, on record: whoever sees the new pid in `status` finds a
                 // `state` that says how this supervise tells readiness.
                 self.publish();
+                self.observe_for_hook();
                 self.dispatch(Event::Letter(Letter::Up));
             }
         }
         self.publish();
+        self.observe_for_hook();
         // "Text file busy" passes (a file still open for writing somewhere, as a
         // deploy that just copied it): retried on the throttle like a later failure.
         let failure = self
@@ -721,10 +728,18 @@ impl Supervisor {
             if !self.exit {
                 self.on_check_time();
             }
+            if let Some(pid) = self.hook.overdue(Instant::now()) {
+                self.log.warn(format_args!(
+                    "on_change still running after on_change_timeout ({} s): killed",
+                    self.config.on_change_timeout.as_secs_f64()
+                ));
+                let _ = kill::send(Target::Group(pid), Signal::SIGKILL);
+            }
             if let Some(line) = self.noise.flush(Instant::now()) {
                 self.log.warn(line);
             }
             self.publish();
+            self.observe_for_hook();
         }
         // Nothing the service left behind outlives supervise (a next one would start
         // a second copy beside it).
@@ -800,6 +815,7 @@ impl Supervisor {
             self.machine.deadline(),
             self.published.retry_at,
             self.noise.deadline(),
+            self.hook.deadline(),
             self.checks.deadline(),
             self.follow.deadline(),
         ]
@@ -1466,6 +1482,16 @@ impl Supervisor {
                     self.log.warn(format_args!("alarm sender {how}: {subject}"));
                 }
             }
+            Helper::Hook(c) => {
+                match c.failure() {
+                    Some(f) => self.log.warn(format_args!("on_change: {f}")),
+                    None if how != Exit::Code(0) => self.log.warn(format_args!("on_change {how}")),
+                    None => {}
+                }
+                if let Some(run) = self.hook.ended() {
+                    self.run_hook(run);
+                }
+            }
             Helper::Script(c, n) => match c.failure() {
                 Some(f) => self.log.warn(format_args!("restart script {n}: {f}")),
                 None if how != Exit::Code(0) => {
@@ -1518,6 +1544,81 @@ impl Supervisor {
             .failing
             .contains(&true)
             .then(|| Instant::now() + WRITE_RETRY);
+    }
+
+    /// The state as `on_change` is told it.
+    fn hook_facts(&self) -> crate::hook::Facts {
+        let state = match self.machine.phase() {
+            Phase::Down if self.machine.gave_up().is_some() => "gave_up",
+            Phase::Down => "down",
+            Phase::Waiting {
+                why: Wait::Throttle,
+                ..
+            } => "waiting",
+            Phase::Waiting {
+                why: Wait::Backoff, ..
+            } => "backoff",
+            Phase::Waiting {
+                why: Wait::CoolDown,
+                ..
+            } => "cooldown",
+            Phase::Up { .. } if self.machine.ready_since().is_none() => "starting",
+            Phase::Up { .. } => "up",
+            Phase::Stopping { .. } => "stopping",
+        };
+        crate::hook::Facts {
+            state,
+            pid: self.machine.pid().map(|p| p.as_raw().unsigned_abs()),
+            exit: self.last_exit.map(|e| e.how),
+            restarts: self.machine.starts().saturating_sub(1),
+        }
+    }
+
+    /// Tells `on_change` of a change, if there is one and the command is set.
+    fn observe_for_hook(&mut self) {
+        if self.config.on_change.is_none() {
+            return;
+        }
+        if let Some(run) = self.hook.observe(self.hook_facts()) {
+            self.run_hook(run);
+        }
+    }
+
+    /// Starts the `on_change` command for `run`, its output into `supervise.log`.
+    fn run_hook(&mut self, run: crate::hook::Run) {
+        let Some(cmd) = self.config.on_change.clone() else {
+            return;
+        };
+        let program = crate::command::plan(&cmd)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                Program::from_plan(p, std::env::var_os("PATH").as_deref())
+                    .map_err(|e| e.to_string())
+            });
+        let program = match program {
+            Ok(p) => p,
+            Err(e) => {
+                self.log.warn(format_args!("on_change: {e}"));
+                return;
+            }
+        };
+        let env = run
+            .env(&self.name, &self.abs_dir.display().to_string())
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        match self.spawn_helper(&Spec::with_env(&program, env), None, true) {
+            Ok(c) => {
+                self.hook
+                    .started(c.pid, Instant::now() + self.config.on_change_timeout);
+                self.helpers.push(Helper::Hook(c));
+            }
+            Err(e) => {
+                self.hook.failed_to_start();
+                self.log
+                    .warn(format_args!("on_change: cannot start it: {e}"));
+            }
+        }
     }
 
     /// Warns once per run of failures; says when writing works again.

@@ -211,6 +211,10 @@ pub struct Config {
     pub health_failures: u32,
     /// A daemon that forks: where it writes its main pid.
     pub pidfile: Option<PathBuf>,
+    /// A command run after each change of the service's state.
+    pub on_change: Option<String>,
+    /// How long it may run before it is killed.
+    pub on_change_timeout: Duration,
     /// Paths whose changes restart the service.
     pub watch: Vec<PathBuf>,
     /// Glob patterns of paths a watch ignores.
@@ -272,6 +276,8 @@ impl Default for Config {
             health_interval: Duration::from_secs(10),
             health_failures: 3,
             pidfile: None,
+            on_change: None,
+            on_change_timeout: Duration::from_secs(10),
             watch: Vec::new(),
             watch_exclude: Vec::new(),
             watch_debounce: Duration::from_millis(300),
@@ -338,6 +344,8 @@ pub const KEYS: &[&str] = &[
     "health_interval",
     "health_failures",
     "pidfile",
+    "on_change",
+    "on_change_timeout",
     "watch",
     "watch_exclude",
     "watch_debounce",
@@ -748,6 +756,14 @@ impl Config {
                     c.health_failures = count(e)?.max(1);
                 }
                 "pidfile" => c.pidfile = (!e.value.is_empty()).then(|| PathBuf::from(&e.value)),
+                "on_change" => {
+                    if !e.value.is_empty() {
+                        crate::command::plan(&e.value)
+                            .map_err(|why| err(e.line, format!("on_change: {why}")))?;
+                    }
+                    c.on_change = (!e.value.is_empty()).then(|| e.value.clone());
+                }
+                "on_change_timeout" => c.on_change_timeout = positive_seconds(e)?,
                 "log_prefix" => {
                     // A trailing blank is written `\s` (values are trimmed).
                     c.log_prefix = (!e.value.is_empty()).then(|| e.value.replace("\\s", " "));

@@ -178,6 +178,7 @@ td{display:block;border:0;padding:.15em .5em}td:empty{display:none}}
 <script>
 "use strict";
 const READ_ONLY = {read_only};
+const fetch = (u, o) => window.fetch(new URL(u, location.href), o); // not the base URL: opened as http://user:pass@host/, it has the credentials, which fetch refuses
 const $ = (s) => document.querySelector(s);
 function esc(s){return String(s ?? "").replace(/[&<>"']/g,c=>({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));}
 function cls(st){return {RUNNING:"ok",STARTING:"busy",STOPPING:"busy",BACKOFF:"busy",FATAL:"bad",UNKNOWN:"bad",EXITED:"bad"}[st]||"idle";}
