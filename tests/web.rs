@@ -188,13 +188,11 @@ impl Browser {
                 exited = Some(st);
                 return Some(0);
             }
-            fs::read_to_string(&file)
-                .ok()?
-                .lines()
-                .next()?
-                .trim()
-                .parse()
-                .ok()
+            // Whole: the port, then the browser's path (not a port cut short).
+            let text = fs::read_to_string(&file).ok()?;
+            let (port, path) = text.split_once('\n')?;
+            path.starts_with("/devtools/browser/")
+                .then(|| port.trim().parse().ok())?
         });
         if let Some(st) = exited {
             panic!("chromium exited ({st}) before listening:\n{}", self.log());
@@ -347,6 +345,25 @@ impl Cdp {
             .unwrap_or_default()
             .to_owned()
     }
+
+    /// Waits until the table shows each `(name, state)`; its text then.
+    fn wait_states(&mut self, expected: &[(&str, &str)]) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let rows = self.rows();
+            if expected
+                .iter()
+                .all(|&(name, state)| state_in(&rows, name).as_deref() == Some(state))
+            {
+                return rows;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the table never showed {expected:?}:\n{rows}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// The state the table shows for `name`, from its text.
@@ -417,19 +434,9 @@ fn the_process_table_renders_and_is_captured() {
         ("web", "RUNNING"),
         ("worker", "RUNNING"),
     ];
-    let check = |rows: &str| {
-        for (name, state) in expected {
-            assert_eq!(
-                state_in(rows, name).as_deref(),
-                Some(state),
-                "{name} in the table:\n{rows}"
-            );
-        }
-    };
-    check(&page.rows());
+    page.wait_states(&expected);
     page.wait_refreshed();
-    let rows = page.rows();
-    check(&rows);
+    let rows = page.wait_states(&expected);
     let web_pid = w.pid("web");
     assert!(rows.contains(&format!("pid {web_pid}, uptime ")), "{rows}");
     assert!(rows.contains("Not started"), "idle's description: {rows}");
@@ -477,8 +484,7 @@ fn the_restart_button_restarts_the_process() {
     let mut b = Browser::launch(&w.sb.path().join("chromium"));
     let mut page = b.page();
     page.open(&w, false);
-    let rows = page.rows();
-    assert_eq!(state_in(&rows, "web").as_deref(), Some("RUNNING"), "{rows}");
+    page.wait_states(&[("web", "RUNNING")]);
     // A real click: the page's own listener POSTs the action with its header.
     page.eval("document.querySelector('button[data-act=restart][data-name=web]').click()");
     let after = wait_for("web restarted with a new pid", || {
@@ -512,8 +518,7 @@ fn a_read_only_page_has_no_actions_and_changes_are_refused() {
     let mut b = Browser::launch(&w.sb.path().join("chromium"));
     let mut page = b.page();
     page.open(&w, true);
-    let rows = page.rows();
-    assert_eq!(state_in(&rows, "web").as_deref(), Some("RUNNING"), "{rows}");
+    page.wait_states(&[("web", "RUNNING")]);
     assert_eq!(
         page.eval("document.querySelector('header .mode').textContent"),
         "read-only"
@@ -544,6 +549,14 @@ fn a_read_only_page_has_no_actions_and_changes_are_refused() {
     ));
     assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
     assert!(r.contains("read-only"), "{r}");
+    // And from the page itself, as its script would send it.
+    assert_eq!(
+        page.eval(
+            "fetch('api/processes/web/restart', {method: 'POST', \
+             headers: {'X-Requested-With': 'supervise'}}).then(r => r.status)"
+        ),
+        403
+    );
     assert_eq!(w.pid("web"), before, "not restarted");
     // Wrong credentials, or none: 401, with the challenge a browser answers.
     for auth in ["Authorization: Basic dXNlcjp3cm9uZw==\r\n", ""] {
