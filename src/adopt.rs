@@ -245,6 +245,7 @@ mod tests {
             status_text: None,
             health: None,
             last_failure: None,
+            failed_starts: 0,
         };
         (st.to_vec(), statefile::encode(&rec))
     }

@@ -33,6 +33,7 @@
 //! | `status_text` | the service's last `STATUS=` notification |
 //! | `health_time`, `health_passed`, `health_said` | the last health check: when, `1` or `0`, what it said |
 //! | `last_failure` | why supervise last stopped the service itself (not ready in time, unhealthy), with what the check said |
+//! | `failed_starts` | starts in a row that failed (ran shorter than `start_success`, or never became ready) |
 
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -146,6 +147,8 @@ pub struct Record {
     pub health: Option<(SystemTime, bool, String)>,
     /// Why supervise last stopped the service itself.
     pub last_failure: Option<String>,
+    /// Starts in a row that failed.
+    pub failed_starts: u32,
 }
 
 /// Why a state file could not be read.
@@ -291,6 +294,9 @@ pub fn encode(r: &Record) -> String {
         if let Some(f) = &r.last_failure {
             writeln!(s, "last_failure={}", escape(f))?;
         }
+        if r.failed_starts > 0 {
+            writeln!(s, "failed_starts={}", r.failed_starts)?;
+        }
         Ok(())
     })();
     s
@@ -425,6 +431,10 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
             )
         }),
         last_failure: get("last_failure").map(|(_, v)| unescape(v)),
+        failed_starts: match get("failed_starts") {
+            None => 0,
+            Some((l, v)) => parse(l, "failed_starts", v, |v| v.parse().ok())?,
+        },
     })
 }
 
@@ -470,6 +480,7 @@ mod tests {
                 "exited 1: no".into(),
             )),
             last_failure: Some("unhealthy: exited 1".into()),
+            failed_starts: 2,
         }
     }
 

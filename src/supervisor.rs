@@ -1250,14 +1250,30 @@ impl Supervisor {
                 return Event::SpawnFailed;
             }
         };
+        // An event listener's stdin and stdout: a connection to its host.
+        let conn = self.config.stdio_socket.as_ref().and_then(|p| {
+            connect_unix(p)
+                .map_err(|e| {
+                    self.log.warn(format_args!(
+                        "stdio_socket {}: cannot connect ({e}); stdin and stdout are /dev/null",
+                        p.display()
+                    ))
+                })
+                .ok()
+        });
+        let (stdin, stdout) = match &conn {
+            Some(c) => (c.as_fd(), c.as_fd()),
+            None => (self.stdin.as_fd(), stdout),
+        };
         let stdio = Stdio {
-            stdin: self.stdin.as_fd(),
+            stdin,
             stdout,
             stderr,
             extra,
         };
         let spawned = child::spawn(&self.spec, stdio);
         drop(fds);
+        drop(conn);
         match spawned {
             Ok(c) => {
                 let pid = c.pid;
@@ -1698,6 +1714,7 @@ impl Supervisor {
                 .as_ref()
                 .map(|h| (h.at, h.passed, h.said.clone())),
             last_failure: self.last_failure.clone(),
+            failed_starts: self.machine.failed_starts(),
         }
     }
 
@@ -1729,6 +1746,25 @@ impl Supervisor {
             (r, _) => Some(r.to_string()),
         }
     }
+}
+
+/// A connection to the Unix socket at `path` that never blocks supervise (a host
+/// with a full backlog is a failure, not a wait), handed over blocking, as a
+/// service's stdin and stdout expect.
+fn connect_unix(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &UnixAddr::new(path)?)?;
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+    )?;
+    Ok(fd)
 }
 
 /// supervise's own notification settings (systemd's, when it runs under systemd):

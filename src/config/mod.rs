@@ -215,6 +215,9 @@ pub struct Config {
     pub on_change: Option<String>,
     /// How long it may run before it is killed.
     pub on_change_timeout: Duration,
+    /// A Unix socket the service's stdin and stdout are connected to at each start
+    /// (supervise-host's event listeners speak supervisord's protocol through it).
+    pub stdio_socket: Option<PathBuf>,
     /// Paths whose changes restart the service.
     pub watch: Vec<PathBuf>,
     /// Glob patterns of paths a watch ignores.
@@ -278,6 +281,7 @@ impl Default for Config {
             pidfile: None,
             on_change: None,
             on_change_timeout: Duration::from_secs(10),
+            stdio_socket: None,
             watch: Vec::new(),
             watch_exclude: Vec::new(),
             watch_debounce: Duration::from_millis(300),
@@ -346,6 +350,7 @@ pub const KEYS: &[&str] = &[
     "pidfile",
     "on_change",
     "on_change_timeout",
+    "stdio_socket",
     "watch",
     "watch_exclude",
     "watch_debounce",
@@ -764,6 +769,9 @@ impl Config {
                     c.on_change = (!e.value.is_empty()).then(|| e.value.clone());
                 }
                 "on_change_timeout" => c.on_change_timeout = positive_seconds(e)?,
+                "stdio_socket" => {
+                    c.stdio_socket = (!e.value.is_empty()).then(|| PathBuf::from(&e.value))
+                }
                 "log_prefix" => {
                     // A trailing blank is written `\s` (values are trimmed).
                     c.log_prefix = (!e.value.is_empty()).then(|| e.value.replace("\\s", " "));

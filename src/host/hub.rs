@@ -74,6 +74,8 @@ pub enum Ask {
     AddGroup(String, Sender<Result<(), RpcError>>),
     /// Take a stopped group out of force.
     RemoveGroup(String, Sender<Result<(), RpcError>>),
+    /// `sendRemoteCommEvent`: a REMOTE_COMMUNICATION event, its type and data.
+    Remote(String, String),
 }
 
 /// Shared by the loop and the HTTP threads.

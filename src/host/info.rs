@@ -149,6 +149,11 @@ pub struct Info {
     /// How many times its supervise started it (not supervisord's: it tells a new
     /// run from an old one).
     pub starts: u64,
+    /// Failed starts in a row (supervisord's `backoff`, the `tries` of its events).
+    pub tries: u32,
+    /// `state` describes the pid `status` names (it is written just after: a read
+    /// in between sees the old one).
+    pub settled: bool,
 }
 
 /// The text of supervisord's spawn error for a process that keeps exiting early.
@@ -301,6 +306,8 @@ pub fn build(
         pid,
         description: String::new(),
         starts: record.map_or(0, |r| r.starts),
+        tries: record.map_or(0, |r| r.failed_starts),
+        settled: record.is_some_and(|r| r.pid == pid),
     };
     info.description = description(&info, up_for, last.map(|e| e.at));
     info

@@ -30,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod deps;
+pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod hub;

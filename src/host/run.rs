@@ -36,6 +36,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
 mod asks;
+mod events;
 
 use super::config::{self, HostConfig};
 use super::deps::Graph;
@@ -187,6 +188,8 @@ pub struct Host {
     restart: bool,
     /// The Unix sockets of the HTTP servers, removed at exit.
     sockets: Vec<PathBuf>,
+    /// supervisord's events, when the config has an event listener pool.
+    bus: Option<super::events::bus::Bus>,
     generation: u64,
     exit_code: i32,
     /// Set until the start is over: then the caller is told.
@@ -265,7 +268,12 @@ impl Host {
             cfg: cfg.clone(),
             restart: false,
             sockets: Vec::new(),
+            bus: None,
         };
+        let in_force: Vec<Service> = host.procs.values().map(|p| p.svc.clone()).collect();
+        host.bus =
+            super::events::bus::Bus::new(cfg, &in_force, &host.layout.root.join(service::HOST_DIR))
+                .map_err(|e| format!("events socket: {e}"))?;
         host.serve()?;
         Ok(host)
     }
@@ -306,6 +314,18 @@ impl Host {
         if let Some(h) = &hub {
             fds.push(PollFd::new(h.wake_fd(), PollFlags::POLLIN));
         }
+        let bus_at = fds.len();
+        let tokens: Vec<super::events::bus::Token> = match &self.bus {
+            Some(b) => b
+                .poll_fds()
+                .into_iter()
+                .map(|(fd, f, t)| {
+                    fds.push(PollFd::new(fd, f));
+                    t
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let first_sup = fds.len();
         let adopted: Vec<(String, &OwnedFd)> = self
             .procs
@@ -332,9 +352,16 @@ impl Host {
         if ready[1] {
             self.on_status_changes();
         }
-        if first_sup > 2 && ready[2] {
+        if bus_at > 2 && ready[2] {
             self.on_asks();
         }
+        let bus_ready: Vec<super::events::bus::Token> = tokens
+            .into_iter()
+            .zip(&ready[bus_at..first_sup])
+            .filter(|(_, r)| **r)
+            .map(|(t, _)| t)
+            .collect();
+        self.on_bus(bus_ready);
         for name in ended {
             self.log
                 .notice(format_args!("supervise of {name} (taken over) ended"));
@@ -350,7 +377,8 @@ impl Host {
             Phase::Starting { until, .. } => Some(*until),
             _ => None,
         };
-        due.into_iter().chain(level).min()
+        let tick = self.bus.as_ref().and_then(|b| b.deadline());
+        due.into_iter().chain(level).chain(tick).min()
     }
 
     fn on_signals(&mut self) {
@@ -423,6 +451,7 @@ impl Host {
 
     /// Starts the supervise processes that are due, and moves the phase on.
     fn on_time(&mut self) {
+        self.on_ticks();
         let now = Instant::now();
         let due: Vec<String> = self
             .procs
@@ -544,6 +573,8 @@ impl Host {
     }
 
     fn begin_start(&mut self) {
+        // As supervisord: RUNNING is announced before the first process starts.
+        self.announce_host(true);
         let services: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
         self.phase = Phase::Starting {
             levels: fleet::levels(&services),
@@ -568,6 +599,7 @@ impl Host {
         }
         self.deferred.clear();
         self.held.clear();
+        self.announce_host(false);
         let services: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
         let levels = self.graph.stop_levels(&services);
         self.phase = Phase::Stopping {
@@ -782,6 +814,7 @@ impl Host {
 
     fn status_changed(&mut self, name: &str) {
         self.dependencies_changed(name);
+        self.announce(name);
         if let Phase::Starting { waiting, .. } = &mut self.phase {
             if waiting.contains(name) && self.procs.contains_key(name) {
                 let runs = client::open(&self.procs[name].svc.dir)
@@ -836,12 +869,27 @@ impl Host {
         };
         let old: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
         let plan = plan::plan(&old, &new);
+        let groups = plan.groups(&old, &new);
         self.graph = Graph::resolve(&new).unwrap_or_default();
         self.fatal_exits = fatal_exits(&cfg, &new);
         self.cfg = cfg;
         self.reread = None;
         self.apply(plan);
         self.publish();
+        let in_force: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
+        let lines = match &mut self.bus {
+            Some(b) => b.configure(&self.cfg, &in_force),
+            None => Vec::new(),
+        };
+        for l in lines {
+            self.log.warn(l);
+        }
+        for g in &groups.removed {
+            self.announce_group(g, false);
+        }
+        for g in &groups.added {
+            self.announce_group(g, true);
+        }
         self.generation += 1;
         let _ = self.host_dir.write_atomic(
             "generation.new",

@@ -180,7 +180,11 @@ fn sink(l: &Logfile) -> String {
 }
 
 /// The config file's text for `spec`, and the warnings it led to.
-fn conf_text(spec: &ProcessSpec, server_url: Option<&str>) -> Result<String, LineError> {
+fn conf_text(
+    spec: &ProcessSpec,
+    server_url: Option<&str>,
+    layout: &Layout,
+) -> Result<String, LineError> {
     // Nothing here may depend on where the section sits in its file: moving it is no
     // change to the process.
     let mut lines: Vec<String> = vec![
@@ -233,6 +237,14 @@ fn conf_text(spec: &ProcessSpec, server_url: Option<&str>) -> Result<String, Lin
     kv("log_backups", spec.stdout.backups.max(0).to_string());
     for (k, v) in env(spec, server_url)? {
         kv("env", format!("{k}={v}"));
+    }
+    if spec.kind == Kind::EventListener {
+        // The event listener protocol runs over its stdin and stdout.
+        let socket = layout
+            .root
+            .join(HOST_DIR)
+            .join(crate::host::events::bus::SOCKET);
+        kv("stdio_socket", socket.display().to_string());
     }
     for e in spec
         .extras
@@ -312,7 +324,7 @@ pub fn service(
     let svc = Service {
         dir: layout.status_dir(&name),
         conf_path: layout.conf_path(&name),
-        conf: conf_text(spec, server_url)?,
+        conf: conf_text(spec, server_url, layout)?,
         group: spec.group.clone(),
         process: spec.name.clone(),
         priority: spec.priority,

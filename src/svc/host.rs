@@ -677,6 +677,8 @@ mod tests {
             pid: 0,
             description: d.into(),
             starts: 0,
+            tries: 0,
+            settled: true,
         };
         let lines = status_lines(&[
             info("web", State::Running, "pid 123, uptime 0:02:24"),

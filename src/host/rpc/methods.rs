@@ -433,6 +433,10 @@ fn supervisor(hub: &Hub, name: &str, p: &Params) -> Result<Value, RpcError> {
             hub.ask_and_wait(|tx| Ask::AddGroup(g, tx))
                 .map(|()| Value::Bool(true))
         }
+        "sendRemoteCommEvent" => {
+            let (kind, data) = (p.text(0)?, p.text(1)?);
+            hub.ask(Ask::Remote(kind, data)).map(|()| Value::Bool(true))
+        }
         "removeProcessGroup" => {
             let g = p.str(0)?.to_owned();
             hub.ask_and_wait(|tx| Ask::RemoveGroup(g, tx))
@@ -493,10 +497,6 @@ fn processes(snap: &Snapshot, name: &str, p: &Params) -> Result<Value, RpcError>
                 format!("{}: stdin is /dev/null under supervise", s.name),
             ))
         }
-        "sendRemoteCommEvent" => Err(RpcError::new(
-            Fault::Failed,
-            "no event listeners in this host",
-        )),
         _ => Err(RpcError::bare(Fault::UnknownMethod)),
     }
 }

@@ -107,6 +107,7 @@ impl Host {
                 Ask::RemoveGroup(g, tx) => {
                     let _ = tx.send(self.remove_group(&g));
                 }
+                Ask::Remote(kind, data) => self.announce_remote(kind, data),
             }
         }
         self.publish();
@@ -152,6 +153,7 @@ impl Host {
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_default();
+        self.announce_group(group, true);
         for s in members {
             let name = s.name.clone();
             self.log
