@@ -48,9 +48,9 @@ supervises in the background, unless -n is given.
                  under it); repeatable, adds to the config's watch key
   --down         start with the service wanted down (as daemontools' down file):
                  supervise runs and answers, the service waits for u
-  --subreaper    reap every orphaned descendant (PR_SET_CHILD_SUBREAPER), stay in
-                 the foreground, and exit with the service's exit code once asked
-                 to stop (128 + signal if a signal ended it); implied as PID 1
+  --subreaper    stay in the foreground and exit with the service's exit code
+                 once asked to stop (128 + signal if a signal ended it); implied
+                 as PID 1 (supervise always reaps what the service leaves)
   -v, --version  print the version
   -h, --help     print this help
 
@@ -59,8 +59,10 @@ Control: write letters to STATUS_DIR/control, or use svc:
   h a i t k q 1 2   send HUP ALRM INT TERM KILL QUIT USR1 USR2
   s silence alarms   n alarms on   r reload config
 
-Exit codes: 0 stopped as asked (with --subreaper or as PID 1: the service's code); 100 bad usage, bad config or command not found;
-111 cannot set up the status directory (unwritable, or already supervised).
+Exit codes: 0 stopped as asked (with --subreaper or as PID 1: the service's
+code); 1 gave up on a crash loop (max_tries); 100 bad usage, bad config or
+command not found; 111 cannot set up the status directory (unwritable, or
+already supervised).
 ";
 
 /// The command to supervise, as given.
@@ -299,6 +301,13 @@ mod tests {
         match parse(args(s)) {
             Err(e) => e.0,
             other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_help_fits_an_80_column_terminal() {
+        for line in USAGE.lines() {
+            assert!(line.chars().count() <= 80, "{line:?}");
         }
     }
 

@@ -90,7 +90,7 @@ fn systemd_notify_makes_it_ready_with_its_status_text() {
     assert_eq!(sup.status().unwrap().pid, pid, "ready is the same run");
     let (_, line) = svc(&["status"], &sup.dir);
     assert!(
-        line.contains(", ready 0 seconds") || line.contains(", ready 1 seconds"),
+        line.contains(", ready 0 seconds") || line.contains(", ready 1 second,"),
         "{line}"
     );
     assert!(line.contains("status \"serving 3 clients\""), "{line}");

@@ -213,7 +213,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
     };
     match first.to_str() {
         Some("-h" | "--help" | "help") => Ok(Command::Help),
-        Some("-V" | "--version") => Ok(Command::Version),
+        Some("-v" | "-V" | "--version") => Ok(Command::Version),
         Some("status") => parse_status(it),
         Some("pid") => {
             let dirs = dirs_only(it)?;
@@ -354,7 +354,7 @@ fn parse_letters(mut it: impl Iterator<Item = OsString>) -> Result<Command, Stri
                     let letter = u8::try_from(c)
                         .ok()
                         .and_then(Letter::from_byte)
-                        .ok_or_else(|| format!("unknown letter {c:?} in {s:?} (see svc -h)"))?;
+                        .ok_or_else(|| format!("unknown letter {c:?} in {s:?}"))?;
                     letters.push(letter);
                 }
             }
@@ -674,16 +674,14 @@ mod tests {
         );
         assert_eq!(p(&["-h"]), Ok(Command::Help));
         assert_eq!(p(&["--version"]), Ok(Command::Version));
+        assert_eq!(p(&["-v"]), Ok(Command::Version), "as supervise -v");
     }
 
     #[test]
     fn usage_errors_say_what_is_wrong() {
         let err = |a: &[&str]| p(a).unwrap_err();
         assert!(err(&[]).starts_with("nothing to do"));
-        assert_eq!(
-            err(&["-Z", "d"]),
-            "unknown letter 'Z' in \"-Z\" (see svc -h)"
-        );
+        assert_eq!(err(&["-Z", "d"]), "unknown letter 'Z' in \"-Z\"");
         assert_eq!(err(&["-k"]), "no status directory given");
         let tmp = tempfile::tempdir().unwrap();
         for d in ["a", "b"] {

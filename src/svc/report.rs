@@ -228,7 +228,7 @@ pub fn line(v: &View, now: SystemTime) -> String {
                 let _ = write!(s, "; its service pid {p} is still running, unsupervised");
             }
             None => {
-                let _ = write!(s, "; service down {secs} seconds");
+                let _ = write!(s, "; service down {}", plural(secs, "second"));
             }
         }
         if let Some(g) = &v.gave_up {
@@ -241,13 +241,17 @@ pub fn line(v: &View, now: SystemTime) -> String {
     }
     match (v.phase, v.pid) {
         (statefile::Phase::Stopping, Some(p)) => {
-            let _ = write!(s, "stopping (pid {p}) {secs} seconds");
+            let _ = write!(s, "stopping (pid {p}) {}", plural(secs, "second"));
         }
         (_, Some(p)) => {
-            let _ = write!(s, "up (pid {p}) {secs} seconds");
+            let _ = write!(s, "up (pid {p}) {}", plural(secs, "second"));
             match (&v.readiness, v.ready_since) {
                 (Some(_), Some(t)) => {
-                    let _ = write!(s, ", ready {} seconds", secs_between(t, now) as u64);
+                    let _ = write!(
+                        s,
+                        ", ready {}",
+                        plural(secs_between(t, now) as u64, "second")
+                    );
                 }
                 (Some(how), None) => {
                     let _ = write!(s, ", not ready ({how})");
@@ -259,7 +263,7 @@ pub fn line(v: &View, now: SystemTime) -> String {
             }
         }
         (_, None) => {
-            let _ = write!(s, "down {secs} seconds");
+            let _ = write!(s, "down {}", plural(secs, "second"));
         }
     }
     if v.paused {
@@ -309,8 +313,8 @@ pub fn line(v: &View, now: SystemTime) -> String {
         if let Some((t, p)) = &v.watch_restart {
             let _ = write!(
                 s,
-                ", restarted for a change {} seconds ago ({p})",
-                secs_between(*t, now) as u64
+                ", restarted for a change {} ago ({p})",
+                plural(secs_between(*t, now) as u64, "second")
             );
         }
     }
@@ -331,10 +335,14 @@ fn checks_line(v: &View, now: SystemTime, s: &mut String) {
         let ago = secs_between(*at, now) as u64;
         match passed {
             true => {
-                let _ = write!(s, ", health check passed {ago} seconds ago");
+                let _ = write!(s, ", health check passed {} ago", plural(ago, "second"));
             }
             false => {
-                let _ = write!(s, ", health check failed {ago} seconds ago: {said}");
+                let _ = write!(
+                    s,
+                    ", health check failed {} ago: {said}",
+                    plural(ago, "second")
+                );
             }
         }
     }
@@ -670,6 +678,19 @@ mod tests {
             health: None,
             last_failure: None,
         }
+    }
+
+    #[test]
+    fn one_second_is_singular() {
+        let v = View {
+            since: t(4599),
+            ..up()
+        };
+        assert!(
+            line(&v, t(4600)).contains("up (pid 4242) 1 second,"),
+            "{}",
+            line(&v, t(4600))
+        );
     }
 
     #[test]
