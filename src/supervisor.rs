@@ -1103,9 +1103,12 @@ impl Supervisor {
         known.extend(self.machine.pid());
         self.follow.forget(pid);
         self.checks.stopped();
-        let stop = Signal::try_from(self.config.stop_signal).unwrap_or(Signal::SIGTERM);
-        if let Some(line) = self.follow.round_up_strays(&known, stop) {
-            self.log.warn(line);
+        // A launcher that daemonized exits 0; a crash loop pays nothing for this.
+        if how == Exit::Code(0) || self.follow.pidfile().is_some() {
+            let stop = Signal::try_from(self.config.stop_signal).unwrap_or(Signal::SIGTERM);
+            if let Some(line) = self.follow.round_up_strays(&known, stop) {
+                self.log.warn(line);
+            }
         }
         self.restart_due = true;
         self.dispatch(Event::Exited(pid, how));
