@@ -64,7 +64,8 @@ usage: bench-compare [OPTIONS]      (normally through bench/run.sh)
   --no-watch         skip ours' file-watch figures
   --only LIST        scenarios to run, comma-separated (default all): memory,
                      restart (idle cost, then restart latency), idle (idle cost
-                     only), crash, killed, fleet, host, log, watch
+                     only), crash, killed, fleet, host, log, watch, ready
+                     (readiness and health, ours only)
   --work DIR         where status and service directories go (default: /dev/shm
                      when it is a tmpfs, so that disk latency is not measured)
   --quick            --runs 5 --rounds 1 --idle 6 --crash 10 --fleets 200 --log-mib 256
@@ -75,6 +76,9 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("produce") {
         scenarios::produce(&argv[2..]);
+    }
+    if argv.get(1).map(String::as_str) == Some("ready-helper") {
+        scenarios::ready::helper(&argv[2..]);
     }
     let args = parse_args(&argv[1..]);
     // SAFETY: prctl with these arguments only sets a flag on this process.
@@ -214,8 +218,9 @@ fn parse_args(argv: &[String]) -> Args {
             "--no-watch" => a.watch = false,
             "--work" => a.work = Some(value().into()),
             "--only" => {
-                const ALL: [&str; 9] = [
-                    "memory", "restart", "idle", "crash", "killed", "fleet", "host", "log", "watch",
+                const ALL: [&str; 10] = [
+                    "memory", "restart", "idle", "crash", "killed", "fleet", "host", "log",
+                    "watch", "ready",
                 ];
                 let list: Vec<String> = value().split(',').map(str::to_owned).collect();
                 if let Some(bad) = list.iter().find(|x| !ALL.contains(&x.as_str())) {

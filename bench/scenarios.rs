@@ -19,6 +19,9 @@ use crate::tools::{self, Bins, Fleet, Instance, Service, Tool};
 // scanners on the same services): a child module, so that it sees `Bench`'s fields.
 #[path = "host.rs"]
 mod host;
+// The readiness scenario (issue 16), ours only; `pub` for its service's mode.
+#[path = "ready.rs"]
+pub mod ready;
 
 /// Restarts are timed only on a service up this long, so that no tool's one-second
 /// throttle applies.
@@ -102,6 +105,10 @@ impl<'a> Bench<'a> {
         if on("log") && self.args.log_mib > 0 {
             eprintln!("== log throughput");
             self.log_throughput();
+        }
+        if on("ready") {
+            eprintln!("== readiness and health (ours)");
+            self.ready();
         }
         if on("watch") && self.args.watch && self.tools.contains(&Tool::Ours) {
             eprintln!("== file watch (ours)");
