@@ -132,6 +132,7 @@ fn forge(dir: &Path, pid: u32, start: u64, want: Want) {
         status_text: None,
         health: None,
         last_failure: None,
+        failed_starts: 0,
     };
     fs::write(dir.join("status"), st).unwrap();
     fs::write(dir.join("state"), statefile::encode(&rec)).unwrap();

@@ -517,3 +517,28 @@ fn a_stopped_supervise_with_a_full_fifo_is_named_not_waited_for() {
     kill(sup.supervise_pid(), libc::SIGCONT);
     sup.wait_pid();
 }
+
+/// A wait sleeps: the checks it makes (they open `ok`) do not wake it again.
+#[test]
+fn a_wait_costs_no_cpu_while_it_waits() {
+    let sb = Sandbox::new();
+    let sup = sb.start("app", "sleep 1000");
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, with its usage
+    let child = Command::new(env!("CARGO_BIN_EXE_svc"))
+        .args(["wait", "restart", "-T", "1"])
+        .arg(&sup.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // This child's own usage (other tests' children run in this process too).
+    let mut status = 0;
+    // SAFETY: waiting for our child with valid pointers; the struct is ours.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut r) };
+    assert_eq!(got, child.id() as i32);
+    assert_eq!(libc::WEXITSTATUS(status), 2, "timed out, as asked");
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    let spent = us(r.ru_utime) + us(r.ru_stime);
+    assert!(spent < 200_000, "svc wait used {spent} µs of CPU in 1 s");
+}

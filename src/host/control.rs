@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::info::{self, Info, State};
 use super::service::Service;
@@ -128,72 +128,124 @@ pub fn wait_until(s: &Service, within: Duration, done: impl Fn(&Info) -> bool) -
 /// `startProcess`: `u`; with `wait`, until RUNNING (up `startsecs`, or ready as its
 /// `ready` key says) or the start fails; without, until it has been started.
 pub fn start(s: &Service, wait: bool) -> Result<(), RpcError> {
-    let before = info::read(s, SystemTime::now());
-    match before.state {
-        State::Running | State::Starting | State::Stopping | State::Backoff => {
-            return Err(RpcError::new(Fault::AlreadyStarted, &s.name));
-        }
-        State::Unknown => {
-            return Err(RpcError::new(
-                Fault::Failed,
-                format!("{} is in an unknown process state", s.name),
-            ));
-        }
-        _ => {}
-    }
-    send(s, b"u")?;
-    let deadline = Instant::now() + s.startsecs + START_PATIENCE;
-    loop {
-        let i = info::read(s, SystemTime::now());
-        match i.state {
-            State::Running => return Ok(()),
-            State::Starting if !wait && i.pid != 0 => return Ok(()),
-            State::Fatal | State::Backoff => return Err(RpcError::new(Fault::SpawnError, &s.name)),
-            State::Exited | State::Stopped if i.starts > before.starts => {
-                return Err(RpcError::new(Fault::AbnormalTermination, &s.name));
-            }
-            _ if Instant::now() >= deadline => {
-                return Err(RpcError::new(Fault::AbnormalTermination, &s.name));
-            }
-            _ => {
-                // Nothing to say yet: wait for a change of its files, or for
-                // `startsecs` to pass since its start (RUNNING by time alone).
-                let left = deadline.saturating_duration_since(Instant::now());
-                let until_running = (i.pid != 0)
-                    .then(|| {
-                        s.startsecs
-                            .saturating_sub(Duration::from_secs((i.now - i.start).max(0) as u64))
-                    })
-                    .map_or(left, |d| d.min(left) + Duration::from_millis(20));
-                wait_until(s, until_running, |j| j.pid != i.pid || j.state != i.state);
-            }
-        }
-    }
+    start_many(&[s], wait).pop().unwrap_or(Ok(()))
 }
 
 /// `stopProcess`: `d`; with `wait`, until it is down.
 pub fn stop(s: &Service, wait: bool) -> Result<(), RpcError> {
-    let before = info::read(s, SystemTime::now());
-    if !matches!(
-        before.state,
-        State::Running | State::Starting | State::Backoff
-    ) {
-        return Err(RpcError::new(Fault::NotRunning, &s.name));
+    stop_many(&[s], wait).pop().unwrap_or(Ok(()))
+}
+
+/// What a start of `s` that began from `before` has come to, if anything yet. A
+/// state is believed only once supervise has acted (a new start), so a FATAL or
+/// EXITED from before the `u` is not taken for this start's failure.
+fn start_outcome(s: &Service, before: &Info, i: &Info, wait: bool) -> Option<Result<(), RpcError>> {
+    let new = i.starts > before.starts || (i.pid != 0 && i.pid != before.pid);
+    match i.state {
+        State::Running if new || before.pid == 0 => Some(Ok(())),
+        State::Starting if !wait && i.pid != 0 => Some(Ok(())),
+        State::Fatal | State::Backoff if new => {
+            Some(Err(RpcError::new(Fault::SpawnError, &s.name)))
+        }
+        State::Exited | State::Stopped if i.starts > before.starts => {
+            Some(Err(RpcError::new(Fault::AbnormalTermination, &s.name)))
+        }
+        _ => None,
     }
-    send(s, b"d")?;
-    if !wait {
-        return Ok(());
+}
+
+/// Starts each (all the letters first, then one wait on all of them): a group or
+/// `all` takes as long as its slowest, not as the sum.
+pub fn start_many(list: &[&Service], wait: bool) -> Vec<Result<(), RpcError>> {
+    let now = SystemTime::now();
+    let mut out: Vec<Option<Result<(), RpcError>>> = Vec::with_capacity(list.len());
+    let mut before: Vec<Info> = Vec::with_capacity(list.len());
+    for s in list {
+        let b = info::read(s, now);
+        let refused = match b.state {
+            State::Running | State::Starting | State::Stopping | State::Backoff => {
+                Some(Err(RpcError::new(Fault::AlreadyStarted, &s.name)))
+            }
+            State::Unknown => Some(Err(RpcError::new(
+                Fault::Failed,
+                format!("{} is in an unknown process state", s.name),
+            ))),
+            _ => send(s, b"u").err().map(Err),
+        };
+        out.push(refused);
+        before.push(b);
     }
+    let longest = list.iter().map(|s| s.startsecs).max().unwrap_or_default();
+    let decided = wait_all(list, &out, longest + START_PATIENCE, |i, k| {
+        start_outcome(list[k], &before[k], i, wait)
+    });
+    out.into_iter()
+        .zip(decided)
+        .zip(list)
+        .map(|((o, d), s)| {
+            o.or(d)
+                .unwrap_or_else(|| Err(RpcError::new(Fault::AbnormalTermination, &s.name)))
+        })
+        .collect()
+}
+
+/// Stops each (all the letters first, then one wait on all of them).
+pub fn stop_many(list: &[&Service], wait: bool) -> Vec<Result<(), RpcError>> {
+    let now = SystemTime::now();
+    let out: Vec<Option<Result<(), RpcError>>> = list
+        .iter()
+        .map(|s| match info::read(s, now).state {
+            State::Running | State::Starting | State::Backoff => {
+                send(s, b"d").err().map(Err).or((!wait).then_some(Ok(())))
+            }
+            _ => Some(Err(RpcError::new(Fault::NotRunning, &s.name))),
+        })
+        .collect();
     let stopped = |i: &Info| matches!(i.state, State::Stopped | State::Exited | State::Fatal);
-    let i = wait_until(s, STOP_PATIENCE, stopped);
-    if stopped(&i) {
-        Ok(())
-    } else {
-        Err(RpcError::new(
-            Fault::Failed,
-            format!("{}: failed to stop", s.name),
-        ))
+    let decided = wait_all(list, &out, STOP_PATIENCE, |i, _| {
+        stopped(i).then_some(Ok(()))
+    });
+    out.into_iter()
+        .zip(decided)
+        .zip(list)
+        .map(|((o, d), s)| {
+            o.or(d).unwrap_or_else(|| {
+                Err(RpcError::new(
+                    Fault::Failed,
+                    format!("{}: failed to stop", s.name),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `outcome` says something of each process not yet `done`,
+/// woken by changes of their status directories; what it said of each.
+fn wait_all(
+    list: &[&Service],
+    done: &[Option<Result<(), RpcError>>],
+    within: Duration,
+    outcome: impl Fn(&Info, usize) -> Option<Result<(), RpcError>>,
+) -> Vec<Option<Result<(), RpcError>>> {
+    let pending: Vec<usize> = (0..list.len()).filter(|&k| done[k].is_none()).collect();
+    let targets: Vec<crate::svc::wait::Target> = pending
+        .iter()
+        .map(|&k| crate::svc::wait::Target {
+            dir: list[k].dir.clone(),
+            from: None,
+        })
+        .collect();
+    let results = std::cell::RefCell::new(vec![None; list.len()]);
+    let check = |t: &crate::svc::wait::Target| {
+        let k = *pending.iter().find(|&&k| list[k].dir == t.dir)?;
+        let r = outcome(&info::read(list[k], SystemTime::now()), k)?;
+        results.borrow_mut()[k] = Some(r);
+        Some(crate::svc::wait::Outcome::Reached)
+    };
+    if !targets.is_empty() {
+        crate::svc::wait::wait_with(&targets, Some(within), check);
     }
+    results.into_inner()
 }
 
 /// `signalProcess`: the signal (a name, `HUP` or `SIGHUP`, or a number) to the

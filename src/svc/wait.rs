@@ -184,10 +184,13 @@ pub fn wait_with(
             pidfds.extend(supervise_pidfd(&t.dir));
         }
     }
+    let mut recheck = true;
     loop {
-        for (t, o) in targets.iter().zip(outcomes.iter_mut()) {
-            if o.is_none() {
-                *o = check(t);
+        if recheck {
+            for (t, o) in targets.iter().zip(outcomes.iter_mut()) {
+                if o.is_none() {
+                    *o = check(t);
+                }
             }
         }
         if outcomes.iter().all(Option::is_some) {
@@ -219,8 +222,23 @@ pub fn wait_with(
             PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
         });
         let _ = poll(&mut fds, timeout);
-        // Drain; the events only say "look again".
-        while matches!(ino.read_events(), Ok(ev) if !ev.is_empty()) {}
+        // Drain; the events only say "look again", but not those of the FIFOs and
+        // the lock: the checks themselves open `ok`, whose close would wake us for
+        // ever.
+        let mut news = false;
+        while let Ok(ev) = ino.read_events() {
+            if ev.is_empty() {
+                break;
+            }
+            news |= ev.iter().any(|e| {
+                !e.name
+                    .as_deref()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n == "ok" || n == "control" || n == "lock")
+            });
+        }
+        let ended = fds[1..].iter().any(|f| f.any().unwrap_or(false));
+        recheck = news || ended || !fds[0].any().unwrap_or(false);
         // An exited supervise stays readable: stop polling its pidfd.
         let dead: Vec<bool> = fds[1..].iter().map(|f| f.any().unwrap_or(false)).collect();
         let mut i = 0;

@@ -246,6 +246,23 @@ const WRITES: &[&str] = &[
     "sendRemoteCommEvent",
 ];
 
+/// The most calls one `system.multicall` carries.
+const MAX_CALLS: usize = 256;
+
+/// The most bytes of results one `system.multicall` gathers (reads are 1 MB each).
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// About how many bytes a value takes once encoded.
+fn size(v: &Value) -> usize {
+    match v {
+        Value::String(s) | Value::DateTime(s) => s.len() + 32,
+        Value::Base64(b) => b.len() * 4 / 3 + 32,
+        Value::Array(a) => a.iter().map(size).sum::<usize>() + 32,
+        Value::Struct(f) => f.iter().map(|(k, v)| k.len() + size(v) + 48).sum::<usize>() + 32,
+        _ => 40,
+    }
+}
+
 /// Carries out a call.
 pub fn dispatch(hub: &Hub, read_only: bool, call: &Call) -> Result<Value, RpcError> {
     let Some((ns, name)) = call.method.split_once('.') else {
@@ -258,6 +275,10 @@ pub fn dispatch(hub: &Hub, read_only: bool, call: &Call) -> Result<Value, RpcErr
     match ns {
         "system" => system(hub, read_only, name, &p),
         "supervisor" => {
+            // As supervisord's `_update`: nothing while it shuts down or restarts.
+            if hub.mood() != crate::host::hub::Mood::Running {
+                return Err(RpcError::bare(Fault::ShutdownState));
+            }
             if read_only && WRITES.contains(&name) {
                 return Err(RpcError::new(Fault::Failed, "read-only"));
             }
@@ -343,12 +364,24 @@ fn system(hub: &Hub, read_only: bool, name: &str, p: &Params) -> Result<Value, R
             let Some(Value::Array(calls)) = p.0.first() else {
                 return Err(RpcError::bare(Fault::IncorrectParameters));
             };
-            Ok(Value::Array(
-                calls
-                    .iter()
-                    .map(|c| one_of_many(hub, read_only, c))
-                    .collect(),
-            ))
+            if calls.len() > MAX_CALLS {
+                return Err(RpcError::new(
+                    Fault::IncorrectParameters,
+                    format!("at most {MAX_CALLS} calls in a multicall"),
+                ));
+            }
+            // A bound on the answer: past it, each further call is a fault.
+            let mut budget = MAX_ANSWER;
+            let mut out = Vec::with_capacity(calls.len());
+            for c in calls {
+                let r = match budget {
+                    0 => fault_struct(&RpcError::new(Fault::Failed, "multicall answer too large")),
+                    _ => one_of_many(hub, read_only, c),
+                };
+                budget = budget.saturating_sub(size(&r));
+                out.push(r);
+            }
+            Ok(Value::Array(out))
         }
         _ => Err(RpcError::bare(Fault::UnknownMethod)),
     }
@@ -588,22 +621,33 @@ fn by_priority<'a>(snap: &'a Snapshot, group: Option<&str>) -> Vec<&'a Service> 
 
 /// Each process the action applies to, in order: its result struct.
 fn on_all(order: Vec<&Service>, wait: bool, a: &Action) -> Value {
-    let mut out = Vec::new();
-    for s in order {
-        if !a.applies(info::read(s, SystemTime::now()).state) {
-            continue;
-        }
-        let (status, description) = match a.run(s, wait) {
-            Ok(()) => (Fault::Success as i64, "OK".to_owned()),
-            Err(e) => (e.code(), e.text()),
-        };
-        out.push(Value::Struct(vec![
-            ("name".into(), Value::String(s.process.clone())),
-            ("group".into(), Value::String(s.group.clone())),
-            ("status".into(), Value::Int(status)),
-            ("description".into(), Value::String(description)),
-        ]));
-    }
+    let now = SystemTime::now();
+    let list: Vec<&Service> = order
+        .into_iter()
+        .filter(|s| a.applies(info::read(s, now).state))
+        .collect();
+    // Starts and stops go out together and are waited for together.
+    let results = match a {
+        Action::Start => control::start_many(&list, wait),
+        Action::Stop => control::stop_many(&list, wait),
+        _ => list.iter().map(|s| a.run(s, wait)).collect(),
+    };
+    let out = list
+        .iter()
+        .zip(results)
+        .map(|(s, r)| {
+            let (status, description) = match r {
+                Ok(()) => (Fault::Success as i64, "OK".to_owned()),
+                Err(e) => (e.code(), e.text()),
+            };
+            Value::Struct(vec![
+                ("name".into(), Value::String(s.process.clone())),
+                ("group".into(), Value::String(s.group.clone())),
+                ("status".into(), Value::Int(status)),
+                ("description".into(), Value::String(description)),
+            ])
+        })
+        .collect();
     Value::Array(out)
 }
 
@@ -755,16 +799,18 @@ fn main_log(snap: &Snapshot, p: &Params) -> Result<Value, RpcError> {
     Ok(Value::String(String::from_utf8_lossy(&data).into_owned()))
 }
 
-/// `clearLog`: empties the host's own log.
+/// `clearLog`: empties the host's own log (never through a link, never a FIFO).
 fn clear_main_log(snap: &Snapshot) -> Result<Value, RpcError> {
     let path = snap
         .logfile
         .as_ref()
         .ok_or_else(|| RpcError::bare(Fault::NoFile))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_len(0))
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(RpcError::bare(Fault::NoFile));
+    };
+    crate::statusdir::Dir::open(dir)
+        .map_err(|_| RpcError::bare(Fault::NoFile))?
+        .truncate(&name.to_string_lossy())
         .map(|()| Value::Bool(true))
         .map_err(|_| RpcError::bare(Fault::Failed))
 }
