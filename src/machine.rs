@@ -617,7 +617,12 @@ impl Machine {
         self.pending_change = None;
         match self.phase {
             Phase::Down => {}
-            Phase::Waiting { .. } => self.phase = Phase::Down,
+            Phase::Waiting { .. } => {
+                // Nothing runs: the operator's stop is what ends it (supervisord's
+                // STOPPED, not EXITED).
+                self.phase = Phase::Down;
+                self.last_exit_asked = true;
+            }
             Phase::Up { pid } => {
                 self.send_stop(pid, out);
                 self.phase = Phase::Stopping {

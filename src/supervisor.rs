@@ -1690,7 +1690,10 @@ impl Supervisor {
             since: self.since,
             starts: self.machine.starts(),
             next_start,
-            last_exit: self.last_exit,
+            last_exit: self.last_exit.map(|e| LastExit {
+                asked: self.machine.last_exit_asked(),
+                ..e
+            }),
             window_exits: self
                 .config
                 .alarms_enabled()

@@ -534,20 +534,21 @@ fn bash_completion_completes() {
     assert_eq!(text(&out).trim(), "", "{}", said(&out));
 }
 
-/// Drives an interactive zsh through zsh/zpty: types LINE and a tab, and prints
-/// every match the completion system was given.
+/// Drives an interactive zsh through zsh/zpty: puts LINE in the line editor's
+/// buffer when it starts (zle-line-init, so no typed key races the editor's start),
+/// completes it, and prints every match the completion system was given. The
+/// markers are split in the typed text so that the terminal's echo of it never
+/// matches.
 const ZSH_CAPTURE: &str = r#"
 zmodload zsh/zpty || exit 3
 zpty z zsh -f -i
 zpty -w z "PROMPT=''; RPROMPT=''; unsetopt beep; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
-zpty -w z 'compadd() { local -a __h; builtin compadd -A __h "$@"; (( $#__h )) && print -rl -- "<<match>>"${^__h}; builtin compadd "$@" }'
-zpty -w z "zstyle ':completion:*' menu no; bindkey '^I' complete-word; print '<<ready>>'"
+zpty -w z 'compadd() { local -a __h; builtin compadd -A __h "$@"; (( $#__h )) && print -rl -- "<<""match>>"${^__h}; builtin compadd "$@" }'
+zpty -w z 'zle-line-init() { [[ -n $__line ]] || return 0; BUFFER=$__line; CURSOR=$#BUFFER; __line=; zle complete-word; print -r -- "<<""done>>"; exit }; zle -N zle-line-init'
+zpty -w z "zstyle ':completion:*' menu no; __line=${(q)2}"
 local line
-while zpty -r z line; do [[ $line == *'<<ready>>'* && $line != *print* ]] && break; done
-zpty -w -n z "$2"$'\t'
-zpty -w z $'\C-u'"print '<<done>>'"
 while zpty -r z line; do
-  [[ $line == *'<<done>>'* && $line != *print* ]] && break
+  [[ $line == *'<<done>>'* ]] && break
   [[ $line == *'<<match>>'* ]] && print -r -- ${${line##*<<match>>}%%[[:space:]]#}
 done
 zpty -d z
@@ -569,10 +570,14 @@ fn zsh_completion_completes() {
     }
     let capture = dir.join("capture.zsh");
     fs::write(&capture, ZSH_CAPTURE).unwrap();
-    let cases: [(String, &[&str]); 3] = [
+    let cases: [(String, &[&str]); 4] = [
         (
             format!("svc -c {} restart ", conf.display()),
             &["web", "grp:worker_00", "all"],
+        ),
+        (
+            format!("svc -c {} stop grp:w", conf.display()),
+            &["grp:worker_00", "grp:worker_01"],
         ),
         ("svc -d".to_owned(), &["-dx", "-du"]),
         ("supervise --sub".to_owned(), &["--subreaper"]),

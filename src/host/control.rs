@@ -251,12 +251,40 @@ fn wait_all(
 /// `signalProcess`: the signal (a name, `HUP` or `SIGHUP`, or a number) to the
 /// process, through the one place that signals.
 pub fn signal(s: &Service, sig: &str) -> Result<(), RpcError> {
+    use nix::sys::signal::Signal;
     let signal = crate::config::parse_signal(sig)
-        .and_then(|n| nix::sys::signal::Signal::try_from(n).ok())
+        .and_then(|n| Signal::try_from(n).ok())
         .ok_or_else(|| RpcError::new(Fault::BadSignal, sig))?;
     let i = info::read(s, SystemTime::now());
     if i.pid == 0 || !matches!(i.state, State::Running | State::Starting | State::Stopping) {
         return Err(RpcError::new(Fault::NotRunning, &s.name));
+    }
+    // Through its supervise when a letter says it: supervise knows its own child,
+    // whatever `status` (writable by the service's user) names.
+    let letter = match signal {
+        Signal::SIGHUP => Some(b'h'),
+        Signal::SIGALRM => Some(b'a'),
+        Signal::SIGINT => Some(b'i'),
+        Signal::SIGTERM => Some(b't'),
+        Signal::SIGKILL => Some(b'k'),
+        Signal::SIGQUIT => Some(b'q'),
+        Signal::SIGUSR1 => Some(b'1'),
+        Signal::SIGUSR2 => Some(b'2'),
+        Signal::SIGSTOP => Some(b'p'),
+        Signal::SIGCONT => Some(b'c'),
+        _ => None,
+    };
+    if let Some(l) = letter {
+        return send(s, &[l]);
+    }
+    // Another signal: only to a process whose parent is the supervise holding the
+    // directory's lock (its own child, not whatever pid `status` was made to say).
+    let sup = client::open(&s.dir).ok().and_then(|d| client::lock_pid(&d));
+    if sup.is_none() || crate::proc::parent(i.pid) != sup {
+        return Err(RpcError::new(
+            Fault::Failed,
+            format!("{}: pid {} is not its supervise's child", s.name, i.pid),
+        ));
     }
     let target = crate::machine::Target::Process(nix::unistd::Pid::from_raw(i.pid as i32));
     match crate::kill::send(target, signal) {

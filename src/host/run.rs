@@ -387,6 +387,11 @@ impl Host {
                 Ok(Signal::SIGCHLD) => self.reap(),
                 Ok(Signal::SIGHUP) => self.update(),
                 Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => {
+                    // A stop signal wins over a restart under way.
+                    self.restart = false;
+                    if let Some(h) = &self.hub {
+                        h.set_mood(super::hub::Mood::Shutdown);
+                    }
                     self.log.notice(format_args!(
                         "received {}: stopping every service, highest priority first",
                         crate::exit::signal_name(signo)
@@ -650,6 +655,13 @@ impl Host {
             self.log.notice(format_args!(
                 "took over the supervise of {name} (pid {pid})"
             ));
+            if p.svc.listener {
+                // Its stdin and stdout were a connection to the host that died: it
+                // starts again, and connects to this one.
+                self.log
+                    .notice(format_args!("{name}: an event listener: restarted"));
+                let _ = client::open(&p.svc.dir).and_then(|d| client::send(&d, b"t"));
+            }
         } else {
             self.log.notice(format_args!(
                 "the supervise of {name} (pid {pid}) runs other settings: replacing it"
@@ -876,14 +888,7 @@ impl Host {
         self.reread = None;
         self.apply(plan);
         self.publish();
-        let in_force: Vec<Service> = self.procs.values().map(|p| p.svc.clone()).collect();
-        let lines = match &mut self.bus {
-            Some(b) => b.configure(&self.cfg, &in_force),
-            None => Vec::new(),
-        };
-        for l in lines {
-            self.log.warn(l);
-        }
+        self.reconfigure_bus();
         for g in &groups.removed {
             self.announce_group(g, false);
         }

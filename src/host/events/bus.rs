@@ -272,6 +272,16 @@ impl Bus {
             v.push((w.as_fd(), PollFlags::POLLIN, Token::Logs));
         }
         for (name, c) in &self.conns {
+            // A listener set aside for breaking the protocol is not read any more:
+            // whatever it writes costs the host nothing.
+            let unknown = self
+                .members
+                .get(name)
+                .and_then(|&i| self.pools[i].state(name))
+                == Some(super::pool::State::Unknown);
+            if unknown && c.out.is_empty() {
+                continue;
+            }
             let mut f = PollFlags::POLLIN;
             if !c.out.is_empty() {
                 f |= PollFlags::POLLOUT;
@@ -475,11 +485,7 @@ impl Bus {
         let mut log = Vec::new();
         let mut from = before.state;
         for to in path {
-            let pid = if matches!(to, State::Stopped | State::Exited | State::Stopping) {
-                if info.pid != 0 { info.pid } else { before.pid }
-            } else {
-                info.pid
-            };
+            let pid = if info.pid != 0 { info.pid } else { before.pid };
             let expected = exitcodes.contains(&info.exitstatus);
             log.extend(self.publish(Event::ProcessState {
                 to,

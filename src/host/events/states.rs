@@ -12,7 +12,7 @@ fn next(s: State) -> &'static [State] {
         State::Stopped => &[State::Starting],
         State::Starting => &[State::Running, State::Backoff, State::Stopping],
         State::Running => &[State::Stopping, State::Exited],
-        State::Backoff => &[State::Starting, State::Fatal],
+        State::Backoff => &[State::Starting, State::Fatal, State::Stopped],
         State::Stopping => &[State::Stopped],
         State::Exited => &[State::Starting],
         State::Fatal => &[State::Starting],
@@ -82,6 +82,8 @@ mod tests {
         assert_eq!(path(Running, Stopped), [Stopping, Stopped]);
         assert_eq!(path(Exited, Running), [Starting, Running]);
         assert_eq!(path(Starting, Fatal), [Backoff, Fatal]);
+        // Stopped while backing off: straight to STOPPED, as supervisord does.
+        assert_eq!(path(Backoff, Stopped), [Stopped]);
         assert_eq!(path(Running, Starting), [Exited, Starting]);
         assert_eq!(path(Running, Backoff), [Exited, Starting, Backoff]);
         assert_eq!(path(Running, Running), Vec::<State>::new());

@@ -50,8 +50,12 @@ impl Socket for std::os::unix::net::UnixStream {
 pub fn serve(mut sock: impl Socket, handler: &dyn Handler) {
     let _ = sock.write_timeout(WRITE_TIMEOUT);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    // A connection that says nothing has the head's time, not the idle time.
+    let mut first = true;
     loop {
-        let req = match read_request(&mut sock, &mut buf) {
+        let idle = if first { HEAD_TIMEOUT } else { IDLE_TIMEOUT };
+        first = false;
+        let req = match read_request(&mut sock, &mut buf, idle) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(Refusal(status)) => {
@@ -60,8 +64,9 @@ pub fn serve(mut sock: impl Socket, handler: &dyn Handler) {
             }
         };
         let keep = req.keep_alive();
+        let head_only = req.method == "HEAD";
         let resp = handler.handle(&req);
-        match write_response(&mut sock, resp, keep) {
+        match write_response(&mut sock, resp, keep, head_only) {
             Ok(true) => {}
             Ok(false) | Err(_) => return,
         }
@@ -70,7 +75,11 @@ pub fn serve(mut sock: impl Socket, handler: &dyn Handler) {
 
 /// Reads one request: `Ok(None)` when the client closed or went idle between
 /// requests; a refusal for a malformed, oversized or too slow one.
-fn read_request(sock: &mut impl Socket, buf: &mut Vec<u8>) -> Result<Option<Request>, Refusal> {
+fn read_request(
+    sock: &mut impl Socket,
+    buf: &mut Vec<u8>,
+    idle: Duration,
+) -> Result<Option<Request>, Refusal> {
     let mut deadline: Option<Instant> = None;
     loop {
         if !buf.is_empty() {
@@ -84,7 +93,7 @@ fn read_request(sock: &mut impl Socket, buf: &mut Vec<u8>) -> Result<Option<Requ
         }
         let wait = match deadline {
             // Between requests: the idle timeout; once one has begun, its deadline.
-            None if buf.is_empty() => IDLE_TIMEOUT,
+            None if buf.is_empty() => idle,
             None => {
                 deadline = Some(Instant::now() + HEAD_TIMEOUT);
                 HEAD_TIMEOUT
@@ -167,12 +176,20 @@ pub fn write_simple(sock: &mut impl Write, status: u16) -> io::Result<()> {
 }
 
 /// Writes a response; `Ok(true)` if the connection goes on.
-fn write_response(sock: &mut impl Socket, resp: Response, keep: bool) -> io::Result<bool> {
+fn write_response(
+    sock: &mut impl Socket,
+    resp: Response,
+    keep: bool,
+    head_only: bool,
+) -> io::Result<bool> {
     match resp.body {
         Body::Bytes(bytes) => {
             let head = request::head(resp.status, &resp.headers, Some(bytes.len()), !keep);
             let mut out = head.into_bytes();
-            out.extend_from_slice(&bytes);
+            // HEAD: the length the body would have, and no body.
+            if !head_only {
+                out.extend_from_slice(&bytes);
+            }
             sock.write_all(&out)?;
             sock.flush()?;
             Ok(keep)
@@ -181,6 +198,9 @@ fn write_response(sock: &mut impl Socket, resp: Response, keep: bool) -> io::Res
             let head = request::head(resp.status, &resp.headers, None, true);
             sock.write_all(head.as_bytes())?;
             sock.flush()?;
+            if head_only {
+                return Ok(false);
+            }
             let fd = sock.as_fd().try_clone_to_owned()?;
             stream(sock, fd.as_fd())?;
             Ok(false)

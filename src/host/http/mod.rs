@@ -121,7 +121,11 @@ fn bind_unix(
         }
         std::fs::remove_file(&path).map_err(|e| err("cannot remove the stale", e))?;
     }
-    let l = UnixListener::bind(&path).map_err(|e| err("cannot listen on", e))?;
+    // Made private (no window in which anyone may connect), then given its mode.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let bound = UnixListener::bind(&path);
+    nix::sys::stat::umask(old);
+    let l = bound.map_err(|e| err("cannot listen on", e))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(chmod))
         .map_err(|e| err("cannot chmod", e))?;
     if let Some((uid, gid)) = chown {
@@ -142,18 +146,45 @@ pub fn spawn(
         .stack_size(STACK)
         .spawn(move || match listener {
             Listener::Tcp(l) => loop {
-                if let Ok((s, _)) = l.accept() {
-                    let _ = s.set_nodelay(true);
-                    start(s, &handler, &active);
+                match l.accept() {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        keepalive(&s);
+                        start(s, &handler, &active);
+                    }
+                    Err(e) => back_off(&e),
                 }
             },
             Listener::Unix(l, _) => loop {
-                if let Ok((s, _)) = l.accept() {
-                    start(s, &handler, &active);
+                match l.accept() {
+                    Ok((s, _)) => start(s, &handler, &active),
+                    Err(e) => back_off(&e),
                 }
             },
         })
         .map(|_| ())
+}
+
+/// Out of descriptors (or memory): accept fails at once until some are freed, so
+/// wait a little rather than spin. (The only sleep of the HTTP side: a thread of its
+/// own that has nothing else to do.)
+fn back_off(e: &io::Error) {
+    if matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    ) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A client that vanished without a word (a NAT that forgot it, a laptop shut) is
+/// noticed in about 90 s: a followed log's thread does not wait for ever.
+fn keepalive(s: &std::net::TcpStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(s, sockopt::KeepAlive, &true);
+    let _ = setsockopt(s, sockopt::TcpKeepIdle, &60);
+    let _ = setsockopt(s, sockopt::TcpKeepInterval, &10);
+    let _ = setsockopt(s, sockopt::TcpKeepCount, &3);
 }
 
 /// Serves one connection in its own thread, or refuses it when too many are open.

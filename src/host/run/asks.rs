@@ -20,14 +20,16 @@ impl Host {
             return Ok(());
         }
         let (hub, asks) = Hub::new(self.snapshot()).map_err(|e| format!("eventfd: {e}"))?;
-        let active = Arc::new(AtomicUsize::new(0));
         for server in &self.cfg.http_servers {
+            // Each server its own count: clients of the TCP port cannot crowd out the
+            // local socket's.
+            let active = Arc::new(AtomicUsize::new(0));
             let listener = http::bind(server)?;
             if let http::Listener::Unix(_, p) = &listener {
                 self.sockets.push(p.clone());
             }
             let site: Arc<dyn http::Handler> = Arc::new(web::Site::new(hub.clone(), server));
-            http::spawn(listener, site, active.clone()).map_err(|e| format!("thread: {e}"))?;
+            http::spawn(listener, site, active).map_err(|e| format!("thread: {e}"))?;
             self.log.notice(format_args!(
                 "HTTP server [{}] listening{}",
                 server.section,
@@ -87,7 +89,14 @@ impl Host {
                 Ask::Shutdown => {
                     self.log
                         .notice("shutdown asked over XML-RPC: stopping every service");
+                    // A shutdown wins over a restart under way.
+                    self.restart = false;
                     self.begin_stop();
+                    hub.set_mood(Mood::Shutdown);
+                }
+                Ask::Restart if matches!(self.phase, Phase::Stopping { .. }) => {
+                    self.log
+                        .warn("restart asked over XML-RPC while stopping: ignored");
                 }
                 Ask::Restart => {
                     self.log.notice(
@@ -153,12 +162,16 @@ impl Host {
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_default();
-        self.announce_group(group, true);
+        let names: Vec<String> = members.iter().map(|s| s.name.clone()).collect();
         for s in members {
-            let name = s.name.clone();
             self.log
-                .notice(format_args!("{name}: added process group {group}"));
-            self.procs.insert(name.clone(), Proc::new(s));
+                .notice(format_args!("{}: added process group {group}", s.name));
+            self.procs.insert(s.name.clone(), Proc::new(s));
+        }
+        // The bus first: a listener of the group connects as it starts.
+        self.reconfigure_bus();
+        self.announce_group(group, true);
+        for name in names {
             self.watch_dir(&name);
             if !self.defer(&name) {
                 self.spawn(&name);
@@ -226,6 +239,7 @@ impl Host {
             )),
         }
         self.reread = None;
+        self.reconfigure_bus();
         if let Some(h) = &self.hub {
             h.set_mood(Mood::Running);
         }

@@ -94,6 +94,29 @@ impl Host {
         }
     }
 
+    /// The config in force changed: the bus follows it (made if a first pool
+    /// appeared).
+    pub(super) fn reconfigure_bus(&mut self) {
+        let in_force: Vec<crate::host::service::Service> =
+            self.procs.values().map(|p| p.svc.clone()).collect();
+        let lines = match &mut self.bus {
+            Some(b) => b.configure(&self.cfg, &in_force),
+            None => {
+                let dir = self.layout.root.join(crate::host::service::HOST_DIR);
+                match crate::host::events::bus::Bus::new(&self.cfg, &in_force, &dir) {
+                    Ok(b) => {
+                        self.bus = b;
+                        Vec::new()
+                    }
+                    Err(e) => vec![format!("events socket: {e}")],
+                }
+            }
+        };
+        for l in lines {
+            self.log.warn(l);
+        }
+    }
+
     /// Ticks due.
     pub(super) fn on_ticks(&mut self) {
         let Some(bus) = &mut self.bus else {

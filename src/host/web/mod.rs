@@ -38,6 +38,8 @@ pub struct Site {
     hub: Arc<Hub>,
     credentials: Option<Credentials>,
     read_only: bool,
+    /// A Unix socket: no browser reaches it, so no name can be rebound to it.
+    local: bool,
 }
 
 impl Site {
@@ -54,6 +56,7 @@ impl Site {
             hub,
             credentials,
             read_only: server.read_only,
+            local: matches!(server.listen, super::config::server::Listen::Unix { .. }),
         }
     }
 
@@ -127,13 +130,32 @@ fn same_origin(req: &Request) -> bool {
     !host.is_empty() && bare.eq_ignore_ascii_case(host)
 }
 
+/// Whether the request was addressed to an IP address or `localhost` (a page on
+/// another site that made its own name point at us says its own name here).
+fn addressed_by_ip(req: &Request) -> bool {
+    let host = req.header("host").unwrap_or("localhost");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 impl Handler for Site {
     fn handle(&self, req: &Request) -> Response {
-        if let Some(c) = &self.credentials {
-            if !c.accepts(req.header("authorization")) {
+        match &self.credentials {
+            Some(c) if !c.accepts(req.header("authorization")) => {
                 return Response::text(401, "401 Unauthorized\n")
                     .with("WWW-Authenticate", "Basic realm=\"supervise\"");
             }
+            // Without a password, a name that is not ours could be DNS rebinding.
+            None if !self.local && !addressed_by_ip(req) => {
+                return Response::text(
+                    403,
+                    "without credentials, address this server by IP or localhost\n",
+                );
+            }
+            _ => {}
         }
         if req.method != "GET" && req.method != "HEAD" && !same_origin(req) {
             return Response::text(403, "cross-origin request refused\n");
@@ -156,6 +178,20 @@ mod tests {
                 .collect(),
             http11: true,
             ..Request::default()
+        }
+    }
+
+    #[test]
+    fn rebinding_names_are_refused_without_credentials() {
+        for (h, ok) in [
+            ("127.0.0.1:9001", true),
+            ("localhost:9001", true),
+            ("[::1]:9001", true),
+            ("10.0.0.5", true),
+            ("attacker.example:9001", false),
+            ("localhost.attacker.example", false),
+        ] {
+            assert_eq!(addressed_by_ip(&req("GET", &[("host", h)])), ok, "{h}");
         }
     }
 

@@ -56,8 +56,37 @@ fn open(path: &Path) -> Option<File> {
     dir.open_read(&path.file_name()?.to_string_lossy()).ok()
 }
 
+/// The most logs followed at once (each holds a thread, an inotify instance and a
+/// few descriptors).
+const MAX_FOLLOWED: usize = 32;
+
+static FOLLOWED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a followed log while it lives.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        use std::sync::atomic::Ordering;
+        if FOLLOWED.fetch_add(1, Ordering::AcqRel) >= MAX_FOLLOWED {
+            FOLLOWED.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        FOLLOWED.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// The streamed response following `path`.
 fn follow(path: PathBuf) -> Response {
+    let Some(slot) = Slot::take() else {
+        return Response::text(503, "too many logs followed at once\n");
+    };
     let Some(file) = open(&path) else {
         return Response::text(404, "no log file\n");
     };
@@ -68,6 +97,7 @@ fn follow(path: PathBuf) -> Response {
             ("X-Accel-Buffering".into(), "no".into()),
         ],
         body: Body::Stream(Box::new(move |out, client| {
+            let _slot = slot;
             stream(&path, file, out, client)
         })),
     }
@@ -97,14 +127,20 @@ impl Followed {
             self.at = 0;
             out.write_all(b"==> File truncated <==\n")?;
         }
-        if size > self.at {
-            self.file.seek(SeekFrom::Start(self.at))?;
-            let mut buf = Vec::new();
-            (&mut self.file)
-                .take(size - self.at)
-                .read_to_end(&mut buf)?;
-            self.at += buf.len() as u64;
-            out.write_all(&buf)?;
+        // In 64 kB pieces, each written before the next is read: memory stays
+        // bounded whatever was added, and a slow client slows only this copy.
+        self.file.seek(SeekFrom::Start(self.at))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.at < size {
+            let want = usize::try_from(size - self.at)
+                .unwrap_or(buf.len())
+                .min(buf.len());
+            let n = self.file.read(&mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+            self.at += n as u64;
         }
         out.flush()
     }
