@@ -630,7 +630,10 @@ impl Config {
                         )
                     })?;
                 }
-                "start_retries" => c.start_retries = Some(count(e)?),
+                // Empty: no limit, as the shipped example says.
+                "start_retries" => {
+                    c.start_retries = (!e.value.is_empty()).then(|| count(e)).transpose()?
+                }
                 "backoff" => {
                     c.backoff = match e.value.as_str() {
                         "double" => Backoff::Double,

@@ -41,12 +41,13 @@ usage: svc -LETTERS [-w up|down|restart|ready] [-T SECS] DIR...
        svc DIR status|start|stop|restart|exit|reconf|alarm on|off
        svc [-c FILE] status [NAME|GROUP:*|all]...
        svc [-c FILE] start|stop|restart NAME|GROUP:*|all...
-       svc [-c FILE] signal SIG NAME...   svc [-c FILE] pid [NAME|all]
+       svc [-c FILE] signal SIG NAME...
+       svc [-c FILE] pid [NAME|all]
        svc [-c FILE] tail [-f] [-n LINES | -BYTES] NAME|all [stdout|stderr]
        svc [-c FILE] update|reread|avail|shutdown
 
   -LETTERS     send control letters to each DIR's supervise, in order:
-                 u up   d down   o once   p pause   c continue   x exit when down
+                 u up  d down  o once  p pause  c continue  x exit when down
                  h a i t k q 1 2: send HUP ALRM INT TERM KILL QUIT USR1 USR2
                  s silence alarms   n alarms on   r reload config
                e.g. svc -dx status/app, svc -k status/*
@@ -209,7 +210,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, String> {
     }
     let mut it = args.into_iter();
     let Some(first) = it.next() else {
-        return Err("nothing to do: give -LETTERS DIR..., or status, pid, ok, wait".into());
+        return Err(
+            "nothing to do: give -LETTERS DIR..., status, pid, ok or wait with DIRs, or \
+             status, start, stop, restart, signal, tail, update... by name"
+                .into(),
+        );
     };
     match first.to_str() {
         Some("-h" | "--help" | "help") => Ok(Command::Help),
