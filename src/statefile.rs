@@ -23,6 +23,7 @@
 //! | `adopted` | `1` while the service is one a previous supervise started |
 //! | `last_core` | `1` if it dumped core |
 //! | `last_exit_time` | Unix time of that exit |
+//! | `last_exit_pid` | the pid that ended |
 //! | `window_exits` | exits in the current crash window (only with alarms on) |
 //! | `gave_up` | why supervise stopped restarting it, while that holds |
 //! | `backoff` | the current backoff delay in seconds, while the service keeps dying young |
@@ -98,6 +99,8 @@ pub struct LastExit {
     /// It was asked for (a stop, `x`, an operator's signal): supervisord's STOPPED
     /// rather than EXITED.
     pub asked: bool,
+    /// The pid that ended (0: not known).
+    pub pid: u32,
 }
 
 /// Everything in the file.
@@ -257,6 +260,9 @@ pub fn encode(r: &Record) -> String {
             if e.asked {
                 writeln!(s, "last_exit_asked=1")?;
             }
+            if e.pid != 0 {
+                writeln!(s, "last_exit_pid={}", e.pid)?;
+            }
         }
         if let Some(n) = r.window_exits {
             writeln!(s, "window_exits={n}")?;
@@ -378,7 +384,16 @@ pub fn decode(text: &str) -> Result<Record, DecodeError> {
             };
             let at = time("last_exit_time")?.unwrap_or(UNIX_EPOCH);
             let asked = get("last_exit_asked").is_some_and(|(_, v)| v == "1");
-            Some(LastExit { how, at, asked })
+            let pid = match get("last_exit_pid") {
+                None => 0,
+                Some((l, v)) => parse(l, "last_exit_pid", v, |v| v.parse().ok())?,
+            };
+            Some(LastExit {
+                how,
+                at,
+                asked,
+                pid,
+            })
         }
     };
     Ok(Record {
@@ -461,6 +476,7 @@ mod tests {
                 },
                 at: UNIX_EPOCH + Duration::new(1_795_255_200, 5),
                 asked: false,
+                pid: 0,
             }),
             window_exits: Some(2),
             gave_up: Some("gave up after 3 restarts in 2 seconds (max_tries)".into()),
@@ -497,6 +513,7 @@ mod tests {
                 how: Exit::Code(3),
                 at: UNIX_EPOCH,
                 asked: true,
+                pid: 0,
             }),
             ..r.clone()
         };
@@ -506,6 +523,7 @@ mod tests {
                 how: Exit::Unknown,
                 at: UNIX_EPOCH,
                 asked: false,
+                pid: 0,
             }),
             ..r.clone()
         };

@@ -1115,6 +1115,7 @@ impl Supervisor {
         self.last_exit = Some(LastExit {
             how,
             at,
+            pid: pid.as_raw().unsigned_abs(),
             asked: self.machine.last_exit_asked(),
         });
         if !matches!(self.machine.phase(), Phase::Waiting { .. }) {

@@ -154,6 +154,10 @@ pub struct Info {
     /// `state` describes the pid `status` names (it is written just after: a read
     /// in between sees the old one).
     pub settled: bool,
+    /// The pid of the last run that ended (0: not known).
+    pub last_pid: u32,
+    /// The supervise that wrote `state` (0: none).
+    pub writer: u32,
 }
 
 /// The text of supervisord's spawn error for a process that keeps exiting early.
@@ -308,6 +312,8 @@ pub fn build(
         starts: record.map_or(0, |r| r.starts),
         tries: record.map_or(0, |r| r.failed_starts),
         settled: record.is_some_and(|r| r.pid == pid),
+        last_pid: last.map_or(0, |e| e.pid),
+        writer: record.map_or(0, |r| r.supervise_pid),
     };
     info.description = description(&info, up_for, last.map(|e| e.at));
     info

@@ -679,6 +679,8 @@ mod tests {
             starts: 0,
             tries: 0,
             settled: true,
+            last_pid: 0,
+            writer: 0,
         };
         let lines = status_lines(&[
             info("web", State::Running, "pid 123, uptime 0:02:24"),

@@ -90,6 +90,8 @@ pub struct Bus {
     /// Outputs followed for PROCESS_LOG, and the watch that says they grew.
     logs: Vec<Followed>,
     log_watch: Option<nix::sys::inotify::Inotify>,
+    /// The directories the log watch holds (one made later is added then).
+    log_dirs: Vec<PathBuf>,
     /// What pools' handlers printed, for the host's stdout.
     pub printed: Vec<u8>,
 }
@@ -127,6 +129,7 @@ impl Bus {
             ticks: Vec::new(),
             logs: Vec::new(),
             log_watch: None,
+            log_dirs: Vec::new(),
             printed: Vec::new(),
         };
         bus.configure(cfg, services);
@@ -222,21 +225,33 @@ impl Bus {
         }
         self.logs = logs;
         self.log_watch = None;
+        self.log_dirs.clear();
         if self.logs.is_empty() {
             return;
         }
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        let Ok(w) = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK) else {
+        use nix::sys::inotify::{InitFlags, Inotify};
+        self.log_watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        let names: Vec<String> = self.logs.iter().map(|f| f.name.clone()).collect();
+        for n in names {
+            self.watch_logs_of(&n);
+        }
+    }
+
+    /// Watches the directories of `name`'s followed outputs, once they exist (a
+    /// status directory is made by its supervise, after the bus was).
+    pub fn watch_logs_of(&mut self, name: &str) {
+        use nix::sys::inotify::AddWatchFlags;
+        let Some(w) = &self.log_watch else {
             return;
         };
         let flags =
             AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO;
-        for f in &self.logs {
-            if let Some(dir) = f.path.parent() {
-                let _ = w.add_watch(dir, flags);
+        for f in self.logs.iter().filter(|f| f.name == name) {
+            let Some(dir) = f.path.parent() else { continue };
+            if !self.log_dirs.iter().any(|d| d == dir) && w.add_watch(dir, flags).is_ok() {
+                self.log_dirs.push(dir.to_path_buf());
             }
         }
-        self.log_watch = Some(w);
     }
 
     /// Output grew: PROCESS_LOG events for what was added.
@@ -462,17 +477,12 @@ impl Bus {
             pid: info.pid,
             starts: info.starts,
         };
-        let Some(before) = self.seen.insert(name.to_owned(), now) else {
-            // First sight (the host's start): STOPPED is where every process begins.
-            return self.transitions(
-                State::Stopped,
-                now,
-                info.pid,
-                (group, process),
-                info,
-                exitcodes,
-            );
-        };
+        // First sight (the host's start): STOPPED is where every process begins.
+        let before = self.seen.insert(name.to_owned(), now).unwrap_or(Seen {
+            state: State::Stopped,
+            pid: 0,
+            starts: 0,
+        });
         let restarted = now.starts > before.starts && now.state == before.state;
         if before.state == now.state && !restarted {
             return Vec::new();
@@ -482,47 +492,31 @@ impl Bus {
         } else {
             states::path(before.state, now.state)
         };
+        // The run that ended is the one seen before (or the last the state file
+        // names); the one running now is in `status`.
+        let ended = if before.pid != 0 {
+            before.pid
+        } else {
+            info.last_pid
+        };
+        let running = if info.pid != 0 { info.pid } else { ended };
         let mut log = Vec::new();
         let mut from = before.state;
         for to in path {
-            let pid = if info.pid != 0 { info.pid } else { before.pid };
-            let expected = exitcodes.contains(&info.exitstatus);
+            let pid = match to {
+                State::Stopping | State::Stopped | State::Exited => ended,
+                _ => running,
+            };
             log.extend(self.publish(Event::ProcessState {
                 to,
                 from,
                 name: process.to_owned(),
                 group: group.to_owned(),
                 tries: info.tries,
-                expected,
-                pid,
-            }));
-            from = to;
-        }
-        log
-    }
-
-    fn transitions(
-        &mut self,
-        from: State,
-        now: Seen,
-        pid: u32,
-        (group, process): (&str, &str),
-        info: &Info,
-        exitcodes: &[i32],
-    ) -> Vec<String> {
-        let mut log = Vec::new();
-        let mut at = from;
-        for to in states::path(from, now.state) {
-            log.extend(self.publish(Event::ProcessState {
-                to,
-                from: at,
-                name: process.to_owned(),
-                group: group.to_owned(),
-                tries: info.tries,
                 expected: exitcodes.contains(&info.exitstatus),
                 pid,
             }));
-            at = to;
+            from = to;
         }
         log
     }

@@ -50,6 +50,14 @@ impl Host {
             return;
         }
         let info = crate::host::info::read(&p.svc, std::time::SystemTime::now());
+        // Only what the supervise holding the directory now wrote: a state file left
+        // by a previous run (a FATAL of yesterday) says nothing of this one.
+        let holder = crate::client::open(&p.svc.dir)
+            .ok()
+            .and_then(|d| crate::client::lock_pid(&d));
+        if holder != Some(info.writer) {
+            return;
+        }
         let exitcodes: Vec<i32> = self
             .cfg
             .processes
@@ -61,14 +69,29 @@ impl Host {
         let Some(bus) = &mut self.bus else {
             return;
         };
+        bus.watch_logs_of(name);
         let log = bus.process_changed(name, &group, &process, &info, &exitcodes);
         for l in log {
             self.log.warn(l);
         }
     }
 
-    /// The host is running (its start is over), or stopping.
+    /// The host is running (its start is over), or stopping. Running, as
+    /// supervisord: each group added first, the listeners' groups first, the others by
+    /// name.
     pub(super) fn announce_host(&mut self, running: bool) {
+        if running {
+            let mut groups: Vec<(bool, String)> = self
+                .procs
+                .values()
+                .map(|p| (!p.svc.listener, p.svc.group.clone()))
+                .collect();
+            groups.sort();
+            groups.dedup();
+            for (_, g) in groups {
+                self.announce_group(&g, true);
+            }
+        }
         self.publish_event(Event::Supervisor { running });
     }
 
