@@ -164,6 +164,7 @@ fn stream(path: &Path, file: File, out: &mut dyn Write, client: BorrowedFd<'_>) 
             | AddWatchFlags::IN_CREATE,
     )?;
     f.more(path, out)?;
+    let mut sent_after = 0;
     loop {
         let mut fds = [
             PollFd::new(watch.as_fd(), PollFlags::POLLIN),
@@ -174,8 +175,14 @@ fn stream(path: &Path, file: File, out: &mut dyn Write, client: BorrowedFd<'_>) 
             Err(e) => return Err(e.into()),
         }
         if fds[1].any().unwrap_or(false) {
-            // The client sent something or went away: either way, this is over.
-            return Ok(());
+            // The client went away (end of file, an error), or sent something:
+            // supervisorctl sends one more line end after its request, which is
+            // let go; more than a little is a client that is not following.
+            let mut junk = [0u8; 256];
+            match nix::unistd::read(client, &mut junk) {
+                Ok(n) if n > 0 && sent_after < junk.len() => sent_after += n,
+                _ => return Ok(()),
+            }
         }
         while matches!(watch.read_events(), Ok(ev) if !ev.is_empty()) {}
         f.more(path, out)?;
