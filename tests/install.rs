@@ -365,8 +365,9 @@ fn every_option_of_each_help_is_in_its_manual_page() {
         }
         let usage = text(&out);
         let options = options_in(&usage);
+        // supervise-alarm's help is a line of usage and what it is for: no options.
         assert!(
-            options.len() >= 5,
+            options.len() >= 5 || program == "supervise-alarm",
             "{program} -h names options: {options:?}"
         );
         let missing: Vec<&String> = options.iter().filter(|o| !has_word(&page, o)).collect();
