@@ -56,7 +56,8 @@ pub enum Note {
     Warn(String),
 }
 
-/// The last health check: when it ended, whether it passed, what it said.
+/// The last health check: whether it passed, what it said, and when (for a pass: the
+/// first of the passes in a row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastCheck {
     pub at: SystemTime,
@@ -482,11 +483,15 @@ impl Checks {
                     out.push(Note::Log(format!("health check passed again: {check}")));
                 }
                 self.failures = 0;
-                self.last_health = Some(LastCheck {
-                    at: SystemTime::now(),
-                    passed: true,
-                    said: String::new(),
-                });
+                // Passing since the first pass: nothing to write while it keeps
+                // passing (no wakeup of the host or of a `svc wait`, per probe).
+                if !self.last_health.as_ref().is_some_and(|h| h.passed) {
+                    self.last_health = Some(LastCheck {
+                        at: SystemTime::now(),
+                        passed: true,
+                        said: String::new(),
+                    });
+                }
                 return;
             }
         };

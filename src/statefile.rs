@@ -32,7 +32,7 @@
 //! | `readiness` | how readiness is told (`notify`, `fd 3`, `tcp 127.0.0.1:80`, ...), when it is not at once |
 //! | `ready_since` | Unix time the running service became ready (with `readiness` only) |
 //! | `status_text` | the service's last `STATUS=` notification |
-//! | `health_time`, `health_passed`, `health_said` | the last health check: when, `1` or `0`, what it said |
+//! | `health_time`, `health_passed`, `health_said` | the health checks: since when (for passes, the first of those in a row: a passing check rewrites nothing), `1` or `0`, what the last said |
 //! | `last_failure` | why supervise last stopped the service itself (not ready in time, unhealthy), with what the check said |
 //! | `failed_starts` | starts in a row that failed (ran shorter than `start_success`, or never became ready) |
 

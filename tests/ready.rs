@@ -240,7 +240,7 @@ fn a_hung_service_is_restarted_after_its_failed_checks_and_the_alarm_says_which(
         sup.state().and_then(|r| r.health).is_some_and(|h| h.1)
     });
     let (_, line) = svc(&["status"], &sup.dir);
-    assert!(line.contains("health check passed"), "{line}");
+    assert!(line.contains("health checks passing for"), "{line}");
     // The port closes; the process stays alive: three failures, then a restart.
     drop(port);
     let next = sup.wait_new_pid(pid);

@@ -141,6 +141,10 @@ pub fn stop(s: &Service, wait: bool) -> Result<(), RpcError> {
 /// EXITED from before the `u` is not taken for this start's failure.
 fn start_outcome(s: &Service, before: &Info, i: &Info, wait: bool) -> Option<Result<(), RpcError>> {
     let new = i.starts > before.starts || (i.pid != 0 && i.pid != before.pid);
+    if !i.settled {
+        // Between `status` and `state`: readiness is not known yet.
+        return None;
+    }
     match i.state {
         State::Running if new || before.pid == 0 => Some(Ok(())),
         State::Starting if !wait && i.pid != 0 => Some(Ok(())),

@@ -335,7 +335,7 @@ fn checks_line(v: &View, now: SystemTime, s: &mut String) {
         let ago = secs_between(*at, now) as u64;
         match passed {
             true => {
-                let _ = write!(s, ", health check passed {} ago", plural(ago, "second"));
+                let _ = write!(s, ", health checks passing for {}", plural(ago, "second"));
             }
             false => {
                 let _ = write!(
