@@ -65,7 +65,9 @@ usage: bench-compare [OPTIONS]      (normally through bench/run.sh)
   --only LIST        scenarios to run, comma-separated (default all): memory,
                      restart (idle cost, then restart latency), idle (idle cost
                      only), crash, killed, fleet, host, log, watch, ready
-                     (readiness and health, ours only)
+                     (readiness and health, ours only), http (HTTP server under
+                     1000 processes, 200 clients, slow clients), events (event
+                     listeners: restart, idle)
   --work DIR         where status and service directories go (default: /dev/shm
                      when it is a tmpfs, so that disk latency is not measured)
   --quick            --runs 5 --rounds 1 --idle 6 --crash 10 --fleets 200 --log-mib 256
@@ -79,6 +81,9 @@ fn main() {
     }
     if argv.get(1).map(String::as_str) == Some("ready-helper") {
         scenarios::ready::helper(&argv[2..]);
+    }
+    if argv.get(1).map(String::as_str) == Some("events-helper") {
+        scenarios::events::helper(&argv[2..]);
     }
     let args = parse_args(&argv[1..]);
     // SAFETY: prctl with these arguments only sets a flag on this process.
@@ -218,9 +223,9 @@ fn parse_args(argv: &[String]) -> Args {
             "--no-watch" => a.watch = false,
             "--work" => a.work = Some(value().into()),
             "--only" => {
-                const ALL: [&str; 10] = [
+                const ALL: [&str; 12] = [
                     "memory", "restart", "idle", "crash", "killed", "fleet", "host", "log",
-                    "watch", "ready",
+                    "watch", "ready", "http", "events",
                 ];
                 let list: Vec<String> = value().split(',').map(str::to_owned).collect();
                 if let Some(bad) = list.iter().find(|x| !ALL.contains(&x.as_str())) {

@@ -22,6 +22,12 @@ mod host;
 // The readiness scenario (issue 16), ours only; `pub` for its service's mode.
 #[path = "ready.rs"]
 pub mod ready;
+// The HTTP (issue 17) and event listener (issue 18) scenarios, ours only; `pub` for
+// the listener's mode.
+#[path = "events.rs"]
+pub mod events;
+#[path = "http.rs"]
+mod http;
 
 /// Restarts are timed only on a service up this long, so that no tool's one-second
 /// throttle applies.
@@ -109,6 +115,14 @@ impl<'a> Bench<'a> {
         if on("ready") {
             eprintln!("== readiness and health (ours)");
             self.ready();
+        }
+        if on("http") {
+            eprintln!("== HTTP server (ours; supervisord for scale)");
+            self.http();
+        }
+        if on("events") {
+            eprintln!("== event listeners (ours)");
+            self.events();
         }
         if on("watch") && self.args.watch && self.tools.contains(&Tool::Ours) {
             eprintln!("== file watch (ours)");

@@ -160,7 +160,13 @@ fn build_view(
             .as_ref()
             .map_or_else(|| crate::cli::service_name(path), |r| r.service.clone()),
         supervise_running: running,
-        supervise_pid: if running { client::lock_pid(dir) } else { None },
+        // The record names its writer; the lock file is read only when there is none
+        // (a file less per directory for a status of many).
+        supervise_pid: match state {
+            _ if !running => None,
+            Some(r) if r.supervise_pid != 0 => Some(r.supervise_pid),
+            _ => client::lock_pid(dir),
+        },
         phase,
         pid,
         since: status.since.to_system_time(),

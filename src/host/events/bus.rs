@@ -307,10 +307,15 @@ impl Bus {
     }
 
     /// The next tick, if a pool subscribes to one.
+    /// The boundary itself, to the microsecond, as supervisord's `when:` names it (not
+    /// whole seconds from now, which would put each tick up to a second late).
     pub fn deadline(&self) -> Option<std::time::Instant> {
-        let now = now_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let next = self.ticks.iter().map(|(p, slice)| slice + p).min()?;
-        Some(std::time::Instant::now() + std::time::Duration::from_secs(next.saturating_sub(now)))
+        let left = std::time::Duration::from_secs(next).saturating_sub(now);
+        Some(std::time::Instant::now() + left)
     }
 
     /// Ticks whose slice rolled over.

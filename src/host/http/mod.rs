@@ -8,6 +8,10 @@
 //! makes no system call and a request that waits (a start with `wait`) holds only
 //! its own thread. At most [`MAX_CONNECTIONS`] are served at once; the next gets a
 //! 503 and is closed. No listener exists unless the config has one.
+//!
+//! Every HTTP thread runs at nice 19 (see [`yield_to_restarts`]): on a busy host the
+//! per-service supervise processes, the host's loop and the services themselves get
+//! the CPU first, so a flood of requests cannot delay a restart.
 
 pub mod auth;
 pub mod conn;
@@ -141,28 +145,50 @@ pub fn spawn(
     handler: Arc<dyn Handler>,
     active: Arc<AtomicUsize>,
 ) -> io::Result<()> {
+    share_arenas();
     std::thread::Builder::new()
         .name("http-accept".into())
         .stack_size(STACK)
-        .spawn(move || match listener {
-            Listener::Tcp(l) => loop {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        let _ = s.set_nodelay(true);
-                        keepalive(&s);
-                        start(s, &handler, &active);
-                    }
-                    Err(e) => back_off(&e),
-                }
-            },
-            Listener::Unix(l, _) => loop {
-                match l.accept() {
-                    Ok((s, _)) => start(s, &handler, &active),
-                    Err(e) => back_off(&e),
-                }
-            },
+        .spawn(move || {
+            yield_to_restarts();
+            serve_listener(listener, &handler, &active)
         })
         .map(|_| ())
+}
+
+/// Lowers the calling thread to nice 19; the connection threads it starts inherit
+/// it (Linux keeps a nice value per thread). The host's loop and every `supervise`
+/// keep theirs: whatever the HTTP side is asked, a service's restart waits for no
+/// HTTP thread (docs/BENCHMARKS.md: restarts under 200 clients).
+fn yield_to_restarts() {
+    // Raising one's own nice value is always allowed; should it fail all the same
+    // (a seccomp filter), the server works as before, only at the normal priority.
+    // SAFETY: gettid and setpriority on the calling thread touch no memory.
+    let _ = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+}
+
+fn serve_listener(listener: Listener, handler: &Arc<dyn Handler>, active: &Arc<AtomicUsize>) -> ! {
+    match listener {
+        Listener::Tcp(l) => loop {
+            match l.accept() {
+                Ok((s, _)) => {
+                    let _ = s.set_nodelay(true);
+                    keepalive(&s);
+                    start(s, handler, active);
+                }
+                Err(e) => back_off(&e),
+            }
+        },
+        Listener::Unix(l, _) => loop {
+            match l.accept() {
+                Ok((s, _)) => start(s, handler, active),
+                Err(e) => back_off(&e),
+            }
+        },
+    }
 }
 
 /// Out of descriptors (or memory): accept fails at once until some are freed, so
@@ -205,10 +231,34 @@ fn start<S: conn::Socket + 'static>(
         .stack_size(STACK)
         .spawn(move || {
             conn::serve(sock, h.as_ref());
-            a.fetch_sub(1, Ordering::AcqRel);
+            if a.fetch_sub(1, Ordering::AcqRel) == 1 {
+                give_back();
+            }
         });
     if spawned.is_err() {
         active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// glibc gives each thread that allocates at once an arena of its own, up to eight per
+/// core, and keeps what they free: 200 connection threads would leave their answers'
+/// memory scattered over many arenas. Two are plenty for the HTTP side.
+fn share_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt sets an allocator parameter; M_ARENA_MAX only caps new arenas.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// The last connection gone: the memory its answers took goes back to the system
+/// (a burst of clients leaves the host as it found it, give or take the allocator's
+/// bookkeeping).
+fn give_back() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory of the allocator to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
