@@ -306,13 +306,27 @@ pub struct Child {
     /// Its pid.
     pub pid: Pid,
     failure: Option<StartFailure>,
+    /// Its start time as `/proc/PID/stat` gives it, when the clock said so for sure.
+    start_ticks: Option<u64>,
 }
 
 impl Child {
     /// A process that became supervise's child without being started by it (a
     /// forking daemon re-parented to supervise, its subreaper).
     pub fn taken(pid: Pid) -> Child {
-        Child { pid, failure: None }
+        Child {
+            pid,
+            failure: None,
+            start_ticks: None,
+        }
+    }
+
+    /// Its start time in clock ticks since boot (field 22 of `/proc/PID/stat`), known
+    /// without reading it when the clock was on the same tick before `clone` and after
+    /// it returned: the kernel stamps the new process between the two
+    /// ([`crate::proc::boot_ticks`]). `None` in the rare start that straddles a tick.
+    pub fn start_ticks(&self) -> Option<u64> {
+        self.start_ticks
     }
 
     /// Why the child died instead of exec'ing; `None` means the exec succeeded.
@@ -359,6 +373,7 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
     // thread, read here only when clone fails) until it execs or exits; CLONE_VFORK
     // keeps this thread suspended until then, so `shared` and `stack` outlive every
     // use the child makes of them.
+    let before = crate::proc::boot_ticks();
     let pid = unsafe {
         libc::clone(
             in_child,
@@ -368,6 +383,7 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
         )
     };
     let clone_error = (pid < 0).then(io::Error::last_os_error);
+    let after = crate::proc::boot_ticks();
     if let Some(flag) = dumpable.filter(|&f| f >= 0) {
         // SAFETY: PR_SET_DUMPABLE with the value PR_GET_DUMPABLE returned.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, flag as libc::c_ulong) };
@@ -378,6 +394,7 @@ pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
     Ok(Child {
         pid: Pid::from_raw(pid),
         failure: decode_report(shared.report.load(Ordering::Acquire)),
+        start_ticks: before.filter(|_| before == after),
     })
 }
 

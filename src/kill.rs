@@ -37,6 +37,18 @@ fn outcome(r: nix::Result<()>, ok: Sent) -> Sent {
 
 /// Sends `sig` to `target`, within the rules above.
 pub fn send(target: Target, sig: Signal) -> Sent {
+    send_knowing(target, sig, false)
+}
+
+/// [`send`], when the caller reaped the leader of a [`Target::Leftovers`] group
+/// itself a moment ago (in the same turn of its loop): the kernel hands pid numbers
+/// out in a cycle through all of `pid_max`, so that number cannot lead a new group
+/// yet, and the look in `/proc` for one is skipped (a system call less per crash).
+pub fn send_after_reap(target: Target, sig: Signal) -> Sent {
+    send_knowing(target, sig, true)
+}
+
+fn send_knowing(target: Target, sig: Signal, just_reaped: bool) -> Sent {
     let pid = match target {
         Target::Process(p) | Target::Group(p) | Target::Leftovers(p) => p,
     };
@@ -51,6 +63,9 @@ pub fn send(target: Target, sig: Signal) -> Sent {
             Ok(_) => outcome(kill(p, sig), Sent::ProcessOnly),
             Err(e) => outcome(Err(e), Sent::Delivered),
         },
+        Target::Leftovers(pgid) if just_reaped => {
+            outcome(kill(Pid::from_raw(-pgid.as_raw()), sig), Sent::Delivered)
+        }
         Target::Leftovers(pgid) => leftovers(pgid, sig),
     }
 }

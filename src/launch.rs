@@ -12,7 +12,9 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, Uid};
+
+use crate::users::{self, User};
 
 use crate::cli::CommandLine;
 use crate::command::{self, Program};
@@ -98,10 +100,10 @@ pub fn prepare_with(
     let ids = match (&user, group) {
         (None, None) => None,
         (Some(u), g) => {
-            let gid = g.unwrap_or(u.gid);
+            let gid = g.unwrap_or(Gid::from_raw(u.gid));
             let groups = supplementary_groups(u, gid).map_err(keyed("user"))?;
             Some(Ids {
-                uid: u.uid.as_raw(),
+                uid: u.uid,
                 gid: gid.as_raw(),
                 groups,
             })
@@ -160,38 +162,16 @@ pub fn prepare_with(
 }
 
 fn find_user(name: &str) -> Result<User, String> {
-    let found = match name.parse::<u32>() {
-        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
-        Err(_) => User::from_name(name),
-    };
-    match found {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(format!("user {name:?} does not exist")),
-        Err(e) => Err(format!("cannot look up user {name:?}: {e}")),
-    }
+    users::user(name)
 }
 
 fn find_group(name: &str) -> Result<Gid, String> {
-    if let Ok(gid) = name.parse::<u32>() {
-        return Ok(Gid::from_raw(gid));
-    }
-    match Group::from_name(name) {
-        Ok(Some(g)) => Ok(g.gid),
-        Ok(None) => Err(format!("group {name:?} does not exist")),
-        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
-    }
+    users::group(name).map(Gid::from_raw)
 }
 
-/// The user's groups from the group database, as `initgroups` would set them.
+/// The user's groups from the group file, as `initgroups` would set them.
 fn supplementary_groups(u: &User, gid: Gid) -> Result<Vec<u32>, String> {
-    let name = std::ffi::CString::new(u.name.as_bytes())
-        .map_err(|_| format!("user name {:?} holds a NUL", u.name))?;
-    let groups = nix::unistd::getgrouplist(&name, gid)
-        .map_err(|e| format!("cannot list the groups of {:?}: {e}", u.name))?;
-    let mut out: Vec<u32> = groups.into_iter().map(Gid::as_raw).collect();
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    users::groups_of(&u.name, gid.as_raw())
 }
 
 /// The service's environment: supervise's, minus `env_unset`, with HOME, USER,
@@ -308,7 +288,7 @@ mod tests {
             env_unset: vec!["SECRET".into()],
             ..Config::default()
         };
-        let root = User::from_uid(Uid::from_raw(0)).unwrap().unwrap();
+        let root = users::user_by_uid(0).unwrap();
         let env = environment(base, &cfg, Some(&root));
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(get("PATH"), Some("/opt/bin:/bin".into()));
@@ -332,14 +312,18 @@ mod tests {
                 user: Some("no-such-user-xyz".into()),
                 ..Config::default()
             }),
-            "user \"no-such-user-xyz\" does not exist"
+            "user \"no-such-user-xyz\" is not in /etc/passwd (users and groups are read from \
+             /etc/passwd and /etc/group only, not through NSS: for one known only to LDAP, \
+             sssd or systemd, add it there)"
         );
         assert_eq!(
             bad(Config {
                 group: Some("no-such-group-xyz".into()),
                 ..Config::default()
             }),
-            "group \"no-such-group-xyz\" does not exist"
+            "group \"no-such-group-xyz\" is not in /etc/group (users and groups are read from \
+             /etc/passwd and /etc/group only, not through NSS: for one known only to LDAP, \
+             sssd or systemd, add it there or give its number)"
         );
         assert_eq!(
             bad(Config {
@@ -364,13 +348,13 @@ mod tests {
 
     #[test]
     fn not_root_can_name_itself() {
-        let me = User::from_uid(Uid::effective()).unwrap().unwrap();
+        let me = users::user_by_uid(Uid::effective().as_raw()).unwrap();
         let cfg = Config {
             user: Some(me.name.clone()),
             ..Config::default()
         };
         let cmd = CommandLine::String("sleep 1".into());
-        if me.gid == Gid::effective() {
+        if me.gid == Gid::effective().as_raw() {
             let l = prepare_with(&cmd, &cfg, vec![os("PATH", "/bin:/usr/bin")], false).unwrap();
             assert_eq!(l.ids, None, "nothing to switch");
         }

@@ -62,4 +62,5 @@ pub mod status;
 pub mod statusdir;
 pub mod supervisor;
 pub mod svc;
+pub mod users;
 pub mod watch;

@@ -9,7 +9,7 @@
 //! warning about a full disk is exactly the line a full disk would lose. The log never
 //! stops supervision.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::fs::File;
 use std::io::Write;
@@ -119,6 +119,9 @@ struct Reopen {
 #[derive(Debug)]
 pub struct Log {
     sinks: RefCell<[Sink; 2]>,
+    /// Which files were looked at this turn (see [`Log::turn`]); `None` until the
+    /// first turn: every line looks.
+    looked: Cell<Option<[bool; 2]>>,
     backlog: RefCell<[Backlog; 2]>,
     reopen: Option<Reopen>,
     /// Every line, of every level, is written here too (a foreground host's stdout).
@@ -130,6 +133,7 @@ impl Log {
     pub fn new(notice: File, warn: File) -> Log {
         Log {
             sinks: RefCell::new([Sink::new(notice), Sink::new(warn)]),
+            looked: Cell::new(None),
             backlog: RefCell::new([Backlog::default(), Backlog::default()]),
             reopen: None,
             copy: None,
@@ -184,12 +188,27 @@ impl Log {
         ))
     }
 
+    /// A new turn of a loop (supervise's, after each `poll`): each file is looked at
+    /// before its first line of the turn only, not before every line. The lines of
+    /// one turn are microseconds apart; one that a rotator's move overtakes goes to
+    /// the moved file, as any appender's would. Until the first call, every line looks.
+    pub fn turn(&self) {
+        self.looked.set(Some([false; 2]));
+    }
+
     /// Before a line: opens the file again if its name leads elsewhere now, or moves
     /// it to `NAME.1` first if it is too big. Any failure keeps the file held.
     fn follow(&self, which: usize) {
         let Some(r) = &self.reopen else {
             return;
         };
+        if let Some(mut looked) = self.looked.get() {
+            if looked[which] {
+                return;
+            }
+            looked[which] = true;
+            self.looked.set(Some(looked));
+        }
         let name = NAMES[which];
         let id = self.sinks.borrow()[which].id;
         match r.dir.stat_of(name) {
@@ -342,6 +361,25 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn in_turns_each_file_is_looked_at_once_a_turn() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
+        let log = Log::open_in(&dir, 0o600).unwrap();
+        let p = |n: &str| tmp.path().join(n);
+        log.turn();
+        log.notice("one");
+        std::fs::rename(p(NAMES[0]), p("supervise.log.1")).unwrap();
+        // Same turn: the moved file still gets the line.
+        log.notice("two");
+        log.turn();
+        log.notice("three");
+        let old = std::fs::read_to_string(p("supervise.log.1")).unwrap();
+        let now = std::fs::read_to_string(p(NAMES[0])).unwrap();
+        assert!(old.contains("  one\n") && old.ends_with("  two\n"), "{old}");
+        assert!(now.ends_with("  three\n") && !now.contains("two"), "{now}");
     }
 
     #[test]

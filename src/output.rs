@@ -190,15 +190,23 @@ pub struct Output {
     settings: Settings,
     /// Piped streams: stdout, then stderr unless merged.
     streams: Vec<Stream>,
+    /// Direct output's files, stdout then stderr, kept from one start to the next.
+    held: [Option<Held>; 2],
 }
 
-/// The two descriptors a child gets as stdout and stderr, owned for the spawn.
-pub enum ChildFds<'a> {
-    /// Files opened for this start.
-    Files(File, File),
-    /// Write ends of supervise's pipes.
-    Pipes(BorrowedFd<'a>, BorrowedFd<'a>),
+/// A file of direct output, and what it is (device and inode) when it is a name in
+/// the status directory: kept while that name still leads to it, so that a start
+/// costs one `fstatat` per stream instead of an open, its checks and a close. A file
+/// moved away (a log rotator), removed or replaced is opened again at the next start,
+/// as the legacy tool opened it at every start.
+#[derive(Debug)]
+struct Held {
+    file: File,
+    id: Option<(u64, u64)>,
 }
+
+/// The two descriptors a child gets as stdout and stderr.
+pub type ChildFds<'a> = (BorrowedFd<'a>, BorrowedFd<'a>);
 
 impl Output {
     /// Output handling with these settings; pipes are made on first use.
@@ -206,6 +214,7 @@ impl Output {
         Output {
             settings,
             streams: Vec::new(),
+            held: [None, None],
         }
     }
 
@@ -213,6 +222,7 @@ impl Output {
     /// pipes in place for what earlier processes still write into them.
     pub fn configure(&mut self, settings: Settings) {
         self.settings = settings;
+        self.held = [None, None];
     }
 
     /// The read ends to poll.
@@ -225,13 +235,15 @@ impl Output {
         use crate::statusdir::names::{STDERR, STDOUT};
         let mode = self.settings.mode;
         if !self.settings.piped() {
-            let out = open_sink(&self.settings.stdout, STDOUT, dir, true, mode)?.0;
-            let err = if self.settings.stderr_to_stdout {
-                out.try_clone()?
-            } else {
-                open_sink(&self.settings.stderr, STDERR, dir, true, mode)?.0
-            };
-            return Ok(ChildFds::Files(out, err));
+            let merged = self.settings.stderr_to_stdout;
+            self.hold(0, dir)?;
+            if !merged {
+                self.hold(1, dir)?;
+            }
+            let [out, err] = &self.held;
+            let out = held_fd(out)?;
+            let err = if merged { out } else { held_fd(err)? };
+            return Ok((out, err));
         }
         let wanted = if self.settings.stderr_to_stdout { 1 } else { 2 };
         while self.streams.len() < wanted {
@@ -252,7 +264,38 @@ impl Output {
         } else {
             self.streams[1].write.as_fd()
         };
-        Ok(ChildFds::Pipes(out, err))
+        Ok((out, err))
+    }
+
+    /// Direct output: keeps the file of stream `i` (0 stdout, 1 stderr) if its name
+    /// still leads to it, else opens it again.
+    fn hold(&mut self, i: usize, dir: &Dir) -> io::Result<()> {
+        use crate::statusdir::names::{STDERR, STDOUT};
+        let (sink, name) = match i {
+            0 => (&self.settings.stdout, STDOUT),
+            _ => (&self.settings.stderr, STDERR),
+        };
+        let kept = self.held[i].as_ref().is_some_and(|h| match (sink, h.id) {
+            (Sink::Status, Some(id)) => dir
+                .stat_of(name)
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == id),
+            (Sink::Null | Sink::Inherit(_), _) => true,
+            // A configured file is opened at every start, as before.
+            _ => false,
+        });
+        if kept {
+            return Ok(());
+        }
+        self.held[i] = None;
+        let file = open_sink(sink, name, dir, true, self.settings.mode)?.0;
+        let id = match sink {
+            Sink::Status => nix::sys::stat::fstat(file.as_fd())
+                .ok()
+                .map(|st| (st.st_dev, st.st_ino)),
+            _ => None,
+        };
+        self.held[i] = Some(Held { file, id });
+        Ok(())
     }
 
     /// Moves what is waiting in stream `i` into its file, up to
@@ -287,10 +330,17 @@ impl Output {
 
     /// Reopens the files (external logrotate moved them away).
     pub fn reopen(&mut self, dir: &Dir, log: &Log) {
+        self.held = [None, None];
         for s in &mut self.streams {
             reopen(s, dir, self.settings.mode, log);
         }
     }
+}
+
+fn held_fd(h: &Option<Held>) -> io::Result<BorrowedFd<'_>> {
+    h.as_ref()
+        .map(|h| h.file.as_fd())
+        .ok_or_else(|| io::Error::other("output file not open"))
 }
 
 /// Opens where a stream goes: its file in the status directory, a configured file
@@ -622,10 +672,8 @@ mod tests {
     }
 
     fn child_stdout(out: &mut Output, dir: &Dir, log: &Log) -> File {
-        match out.for_child(dir, log).unwrap() {
-            ChildFds::Pipes(o, _) => File::from(o.try_clone_to_owned().unwrap()),
-            ChildFds::Files(..) => panic!("expected pipes"),
-        }
+        let (o, _) = out.for_child(dir, log).unwrap();
+        File::from(o.try_clone_to_owned().unwrap())
     }
 
     #[test]

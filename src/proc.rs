@@ -49,6 +49,32 @@ pub fn start_time(pid: u32) -> Option<u64> {
     with_stat_fields(pid, |mut fields| fields.nth(22 - 3)?.parse().ok())
 }
 
+/// The boot-time clock now, in the ticks `/proc/PID/stat` gives start times in:
+/// `CLOCK_BOOTTIME` (read through the vDSO, no system call) divided down to
+/// `sysconf(_SC_CLK_TCK)` per second, as the kernel's `nsec_to_clock_t` does with a
+/// process's `start_boottime`. A process created between two readings that agree
+/// started at that tick.
+pub fn boot_ticks() -> Option<u64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own; sysconf has no preconditions
+    // (glibc answers this one from the auxiliary vector).
+    let (r, hz) = unsafe {
+        (
+            libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now),
+            libc::sysconf(libc::_SC_CLK_TCK),
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    let per_tick = 1_000_000_000u64.checked_div(u64::try_from(hz).ok()?)?;
+    let ns = u64::try_from(now.tv_sec).ok()? * 1_000_000_000 + u64::try_from(now.tv_nsec).ok()?;
+    Some(ns / per_tick)
+}
+
 /// Whether `pid` names a live process (a zombie is not alive) that, when `start` is
 /// given, started at that tick.
 pub fn alive(pid: u32, start: Option<u64>) -> bool {
@@ -114,6 +140,27 @@ pub fn ancestors(pid: u32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boot_ticks_around_a_fork_are_the_start_time_proc_gives() {
+        let mut agreed = 0;
+        for _ in 0..50 {
+            let before = boot_ticks().unwrap();
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let after = boot_ticks().unwrap();
+            // Reaped only after the look: a zombie still has its stat.
+            let proc_says = start_time(child.id());
+            child.wait().unwrap();
+            if before == after {
+                assert_eq!(proc_says, Some(before));
+                agreed += 1;
+            } else {
+                let t = proc_says.unwrap();
+                assert!(before <= t && t <= after, "{before} {t} {after}");
+            }
+        }
+        assert!(agreed > 0);
+    }
 
     #[test]
     fn a_proc_file_is_read_whole_or_not_at_all() {

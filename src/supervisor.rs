@@ -366,6 +366,8 @@ pub struct Supervisor {
     nofile: Option<u64>,
     dir: StatusDir,
     log: Log,
+    /// Processes reaped in this turn of the loop (see [`kill::send_after_reap`]).
+    reaped: Vec<Pid>,
     machine: Machine,
     spec: Spec,
     /// The command as given, resolved again at every reload.
@@ -566,6 +568,7 @@ impl Supervisor {
             service_uid,
             last_failure: None,
             hook: crate::hook::Hook::default(),
+            reaped: Vec::new(),
             nofile,
             command_line: opts.command.clone(),
             stdin,
@@ -690,6 +693,8 @@ impl Supervisor {
                     Ready::default()
                 }
             };
+            self.log.turn();
+            self.reaped.clear();
             // Output first: it was written before whatever exit is being reported.
             for i in ready.streams() {
                 // A bounded turn; what is left makes the next poll return at once.
@@ -877,6 +882,7 @@ impl Supervisor {
             let Some(how) = Exit::from_wait_status(raw) else {
                 continue;
             };
+            self.reaped.push(pid);
             match self.child.take_if(|c| c.pid == pid) {
                 Some(c) => self.reaped_service(c, how),
                 // A daemon the service started, re-parented to supervise.
@@ -1236,13 +1242,10 @@ impl Supervisor {
                     self.dir.path().display()
                 ));
                 // Held open from the start: this needs no descriptor of its own.
-                ChildFds::Pipes(self.stdin.as_fd(), self.stdin.as_fd())
+                (self.stdin.as_fd(), self.stdin.as_fd())
             }
         };
-        let (stdout, stderr) = match &fds {
-            ChildFds::Files(o, e) => (o.as_fd(), e.as_fd()),
-            ChildFds::Pipes(o, e) => (*o, *e),
-        };
+        let (stdout, stderr): ChildFds<'_> = fds;
         // Never a second copy beside what the last run left behind.
         self.follow.kill_strays();
         let extra = match self.checks.before_spawn() {
@@ -1276,7 +1279,6 @@ impl Supervisor {
             extra,
         };
         let spawned = child::spawn(&self.spec, stdio);
-        drop(fds);
         drop(conn);
         match spawned {
             Ok(c) => {
@@ -1298,7 +1300,12 @@ impl Supervisor {
     /// Sends `sig`; a failure other than "no such process" is logged. The result says
     /// which it was, for [`Target::Leftovers`]: ESRCH means the group is gone.
     fn signal(&self, target: Target, sig: Signal) -> Sent {
-        let sent = kill::send(target, sig);
+        let sent = match target {
+            Target::Leftovers(pgid) if self.reaped.contains(&pgid) => {
+                kill::send_after_reap(target, sig)
+            }
+            _ => kill::send(target, sig),
+        };
         match sent {
             Sent::Delivered | Sent::ProcessOnly | Sent::Gone => {}
             Sent::Refused => self.log.warn(format_args!(
@@ -1548,7 +1555,13 @@ impl Supervisor {
         }
         // After `status`: scripts wait on the pid there, the start time can wait.
         if pid_changed {
-            self.pid_start = pid.and_then(|p| proc::start_time(p.as_raw().unsigned_abs()));
+            let known = self
+                .child
+                .as_ref()
+                .filter(|c| Some(c.pid) == pid)
+                .and_then(Child::start_ticks);
+            self.pid_start =
+                known.or_else(|| pid.and_then(|p| proc::start_time(p.as_raw().unsigned_abs())));
         }
         let state = statefile::encode(&self.record());
         if self.published.state != state {

@@ -239,7 +239,7 @@ fn bad_identity_is_an_error_at_start_and_a_warning_at_reload() {
     for (conf, needle) in [
         (
             "[global]\nuser : no-such-user-xyz\n",
-            "supervise.conf:2: user \"no-such-user-xyz\" does not exist",
+            "supervise.conf:2: user \"no-such-user-xyz\" is not in /etc/passwd",
         ),
         (
             "[global]\n\ndirectory : /no/such/dir\n",
@@ -264,7 +264,7 @@ fn bad_identity_is_an_error_at_start_and_a_warning_at_reload() {
     sup.send("r");
     wait_until("the reload warning", || {
         sup.log_wf().contains(
-            "config not reloaded, the previous one stays: supervise.conf:2: user \"no-such-user-xyz\" does not exist",
+            "config not reloaded, the previous one stays: supervise.conf:2: user \"no-such-user-xyz\" is not in /etc/passwd",
         )
     });
     let pid = sup.wait_pid();

@@ -542,7 +542,11 @@ mod tests {
         assert!(matches!(d.read("nope", 10), Err(FileError::Missing)));
         // A file whose size says nothing (0 in /proc) is read to its end.
         let maps = read_named(Path::new("/proc/self/smaps"), 1 << 22).unwrap();
-        assert!(maps.len() > 3 * 4096 && maps.ends_with(b"\n"), "{}", maps.len());
+        assert!(
+            maps.len() > 3 * 4096 && maps.ends_with(b"\n"),
+            "{}",
+            maps.len()
+        );
     }
 
     #[test]

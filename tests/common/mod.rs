@@ -444,11 +444,8 @@ impl TestUser {
 
     /// The user's uid and gid.
     pub fn ids(&self) -> (u32, u32) {
-        let u = nix::unistd::User::from_name(&self.name)
-            .ok()
-            .flatten()
-            .expect("the test user exists");
-        (u.uid.as_raw(), u.gid.as_raw())
+        let u = supervise::users::user(&self.name).expect("the test user exists");
+        (u.uid, u.gid)
     }
 }
 

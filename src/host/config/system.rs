@@ -123,32 +123,27 @@ impl System for RealSystem {
     }
 
     fn home(&self, user: Option<&str>) -> Option<String> {
-        use nix::unistd::{User, getuid};
         let user = match user {
-            Some(name) => User::from_name(name).ok()??,
-            None => User::from_uid(getuid()).ok()??,
+            Some(name) => crate::users::user(name).ok()?,
+            None => crate::users::user_by_uid(nix::unistd::getuid().as_raw())?,
         };
         Some(user.dir.to_string_lossy().into_owned())
     }
 
     fn uid_of(&self, name: &str) -> Option<u32> {
-        let user = nix::unistd::User::from_name(name).ok()??;
-        Some(user.uid.as_raw())
+        crate::users::user(name).ok().map(|u| u.uid)
     }
 
     fn uid_exists(&self, uid: u32) -> bool {
-        let uid = nix::unistd::Uid::from_raw(uid);
-        matches!(nix::unistd::User::from_uid(uid), Ok(Some(_)))
+        crate::users::user_by_uid(uid).is_some()
     }
 
     fn gid_of(&self, name: &str) -> Option<u32> {
-        let group = nix::unistd::Group::from_name(name).ok()??;
-        Some(group.gid.as_raw())
+        crate::users::group(name).ok()
     }
 
     fn gid_exists(&self, gid: u32) -> bool {
-        let gid = nix::unistd::Gid::from_raw(gid);
-        matches!(nix::unistd::Group::from_gid(gid), Ok(Some(_)))
+        crate::users::group_exists(gid)
     }
 }
 
