@@ -16,6 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed=link/supervise.ld");
     println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=.cargo/config.toml");
     if env::var("SUPERVISE_LINK_ORDER").as_deref() == Ok("0") {
         return;
     }
@@ -39,12 +40,18 @@ fn main() {
     // shared library fewer for ld.so to open, map and relocate at every exec (svc,
     // and `supervise -p` in an operator's loop), and 8 kB fewer dirty pages in every
     // supervise. With these definitions in the binary, --as-needed drops libgcc_s.
-    if let Some(eh) = libgcc_eh() {
+    // (A static build links libgcc_eh.a itself.)
+    if let Some(eh) = libgcc_eh().filter(|_| !crt_static()) {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--push-state,--whole-archive,{},--pop-state",
             eh.display()
         );
     }
+}
+
+/// Whether the binaries are linked statically (`.cargo/config.toml`).
+fn crt_static() -> bool {
+    env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|x| x == "crt-static"))
 }
 
 /// The C compiler's static unwinder archive, if it has one.

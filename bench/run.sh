@@ -6,7 +6,9 @@
 # Builds into $CARGO_TARGET_DIR when set (default target/), and runs what it built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}"
+# The target is named in .cargo/config.toml (a static build): the binaries are in
+# its directory.
+target="${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')"
 need=()
 for pair in svscan:daemontools runsv:runit s6-supervise:s6 supervisord:supervisor strace:strace cc:gcc; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")

@@ -24,6 +24,48 @@
 
 use std::ffi::c_void;
 
+/// What supervise lets go when it goes idle: once it is up, and again each time it
+/// is about to wait with nothing due ([`crate::supervisor`]: a `poll` with no
+/// deadline, after the turn that handled an event). The loop maps back, at its next
+/// event, the code it runs then: a few faults of pages still in the page cache,
+/// tens of microseconds once per burst of events, never within a crash loop (whose
+/// waits have a deadline).
+pub fn release_idle() {
+    release_start_up();
+    trim_stack();
+}
+
+/// The stack pages below the current frame go back to the system: start-up and a
+/// restart call deeper than the loop waits, and those pages stay dirty otherwise.
+/// Below the stack pointer nothing is live (the 128-byte red zone is well inside the
+/// page left alone), and the range never reaches another mapping: the kernel keeps a
+/// gap of `stack_guard_gap` (1 MB) under a stack that grows down, and unmapped parts
+/// of the range are skipped. A page touched again is a zeroed one, as it was first.
+#[inline(never)]
+fn trim_stack() {
+    let page = page_size();
+    let here = 0u8;
+    let sp = std::ptr::from_ref(&here).addr() as u64;
+    // This frame and its callers above, and one page more, stay.
+    let top = (sp / page).saturating_sub(1) * page;
+    let bottom = top.saturating_sub(STACK_TRIM);
+    if top > bottom {
+        // SAFETY: [bottom, top) lies below every live frame of this thread (the only
+        // one), within the stack mapping or the unmapped guard gap under it.
+        unsafe {
+            libc::madvise(
+                bottom as *mut c_void,
+                (top - bottom) as libc::size_t,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+}
+
+/// How far below the current frame the stack is trimmed: deeper than supervise ever
+/// calls, and less than the kernel's guard gap under the stack.
+const STACK_TRIM: u64 = 512 * 1024;
+
 /// Unmaps the read-only pages of the program's own binary and trims the heap. Cheap
 /// (a few system calls) and never fails in a way that matters: a refused `madvise`
 /// leaves the pages mapped, as before.

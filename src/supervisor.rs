@@ -816,17 +816,10 @@ impl Supervisor {
                 .enumerate()
                 .fold(0u8, |b, (i, f)| if ready(f) { b | 1 << i } else { b })
         };
-        let deadline = [
-            self.machine.deadline(),
-            self.published.retry_at,
-            self.noise.deadline(),
-            self.hook.deadline(),
-            self.checks.deadline(),
-            self.follow.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let deadline = self.deadline();
+        if deadline.is_none() {
+            memory::release_idle();
+        }
         match poll(&mut fds, timeout_until(deadline)) {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
@@ -840,6 +833,21 @@ impl Supervisor {
             Err(Errno::EINTR) => Ok(Ready::default()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The next thing due, if anything is.
+    fn deadline(&self) -> Option<Instant> {
+        [
+            self.machine.deadline(),
+            self.published.retry_at,
+            self.noise.deadline(),
+            self.hook.deadline(),
+            self.checks.deadline(),
+            self.follow.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Drains the signalfd, then acts: several SIGCHLDs may have merged into one.
