@@ -351,6 +351,11 @@ struct Shared<'a> {
 
 /// Starts the service and returns once it has exec'd, or failed to: then
 /// [`Child::failure`] says why, and the child is dying with status 127.
+///
+/// Never inlined: the child's stack is in this frame, which must be below the loop's
+/// and gone when the loop waits, so that its pages are let go with the rest of the
+/// stack below the waiting frame ([`crate::memory::release_idle`]).
+#[inline(never)]
 pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
     let shared = Shared {
         spec,

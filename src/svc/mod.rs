@@ -495,7 +495,12 @@ fn status(format: Format, dirs: &[PathBuf]) -> u8 {
     let now = SystemTime::now();
     let views: Vec<Result<report::View, report::Unreadable>> =
         dirs.iter().map(|d| report::inspect(d)).collect();
-    let mut out = std::io::stdout().lock();
+    // A terminal gets each line as it comes (between the errors on stderr); a pipe or
+    // a file gets them in one write, not one per directory.
+    let stdout = std::io::stdout();
+    let lines = std::io::IsTerminal::is_terminal(&stdout);
+    let mut out =
+        std::io::BufWriter::with_capacity(if lines { 0 } else { 64 * 1024 }, stdout.lock());
     if format == Format::Prom {
         let _ = out.write_all(report::prom(&views, now).as_bytes());
     }
@@ -514,6 +519,7 @@ fn status(format: Format, dirs: &[PathBuf]) -> u8 {
             let _ = writeln!(out, "{t}");
         }
     }
+    let _ = out.flush();
     status_code(&views)
 }
 
