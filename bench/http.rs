@@ -962,7 +962,14 @@ fn client(i: usize, port: u16, one: &str, gate: &Gate, counts: &Counts, on_lat: 
     // HTTP threads are, they do not take the CPU from the harness's own looks at the
     // restarted service (its supervise's wait for a CPU has a row of its own).
     // SAFETY: setpriority on this thread.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+    // (gettid by the system call: the static glibc has no gettid().)
+    let _ = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::syscall(libc::SYS_gettid) as libc::id_t,
+            19,
+        )
+    };
     let r = Reqs { port };
     let reqs = [
         r.get("/api/processes", false),

@@ -25,7 +25,7 @@ fn root() -> bool {
 }
 
 fn svc_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_svc")
+    common::bin(env!("CARGO_BIN_EXE_svc"))
 }
 
 fn svc(args: &[&str]) -> Output {

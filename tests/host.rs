@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn host_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_supervise-host")
+    common::bin(env!("CARGO_BIN_EXE_supervise-host"))
 }
 
 /// A sandbox with a host config in it; services are scripts in the sandbox, so that
@@ -104,7 +104,7 @@ impl HostBox {
     }
 
     fn svc(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_svc"));
+        let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")));
         c.arg("-c").arg(&self.conf).args(args);
         run_bounded(c)
     }
@@ -479,7 +479,7 @@ fn tail_follows_every_process() {
         t = talk.display()
     ));
     b.start();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svc"))
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")))
         .arg("-c")
         .arg(&b.conf)
         .args(["tail", "-f", "all"])

@@ -68,7 +68,7 @@ impl Web {
     }
 
     fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_supervise-host"))
+        let child = Command::new(common::bin(env!("CARGO_BIN_EXE_supervise-host")))
             .args(["-n", "-s", "-c"])
             .arg(&self.conf)
             .current_dir(self.sb.path())

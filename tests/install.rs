@@ -67,7 +67,10 @@ fn installed() -> &'static Installed {
     static INSTALLED: OnceLock<Installed> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let destdir = scratch("destdir");
-        let bins = Path::new(env!("CARGO_BIN_EXE_supervise")).parent().unwrap();
+        // The release build when scripts/test names it (see tests/common's bin()).
+        let built = Path::new(env!("CARGO_BIN_EXE_supervise")).parent().unwrap();
+        let named = std::env::var_os("SUPERVISE_TEST_BINS").map(PathBuf::from);
+        let bins = named.as_deref().unwrap_or(built);
         let out = run(Command::new("bash")
             .arg(Path::new(ROOT).join("scripts/install"))
             .arg("--from")

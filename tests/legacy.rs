@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn svc(args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svc"));
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")));
     c.args(args);
     run_bounded(c)
 }

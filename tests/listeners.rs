@@ -30,7 +30,7 @@ fn venv(needs: &[&str]) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| {
             // The target directory, where scripts/test makes it by default.
-            let exe = Path::new(env!("CARGO_BIN_EXE_supervise-host"));
+            let exe = Path::new(common::bin(env!("CARGO_BIN_EXE_supervise-host")));
             Some(exe.parent()?.parent()?.join("test-venv"))
         })?;
     let missing: Vec<&str> = ["python3"]
@@ -118,7 +118,7 @@ impl Host {
     /// Our host on `HEAD` and `sections`: `supervise-host -n -s -c CONF`.
     fn start(&mut self, sections: &str) {
         let conf = self.config(&format!("{HEAD}{sections}"));
-        let mut c = Command::new(env!("CARGO_BIN_EXE_supervise-host"));
+        let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_supervise-host")));
         c.args(["-n", "-s", "-c"]).arg(conf);
         self.spawn(c);
     }
@@ -763,7 +763,7 @@ fn events_are_supervisords_byte_for_byte() {
         "[supervisord]\nlogfile=%(here)s/host.log\npidfile=%(here)s/supervisord.pid\n\
          status_root=%(here)s/status\n{programs}"
     ));
-    let mut c = Command::new(env!("CARGO_BIN_EXE_supervise-host"));
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_supervise-host")));
     c.args(["-n", "-s", "-c"]).arg(conf);
     ours.spawn(c);
 

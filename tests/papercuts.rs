@@ -43,8 +43,8 @@ fn the_license_cargo_names_is_there() {
 #[test]
 fn svc_and_supervise_say_their_version() {
     for (bin, name) in [
-        (env!("CARGO_BIN_EXE_svc"), "svc"),
-        (env!("CARGO_BIN_EXE_supervise"), "supervise"),
+        (common::bin(env!("CARGO_BIN_EXE_svc")), "svc"),
+        (common::bin(env!("CARGO_BIN_EXE_supervise")), "supervise"),
     ] {
         for flag in ["-v", "--version"] {
             let out = Command::new(bin).arg(flag).output().unwrap();
@@ -55,7 +55,7 @@ fn svc_and_supervise_say_their_version() {
             );
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_svc"))
+    let out = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")))
         .arg("-Z")
         .arg("x")
         .output()

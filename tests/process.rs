@@ -13,7 +13,7 @@ use supervise::statefile::Phase;
 use supervise::status::Want;
 
 fn svc_status(dir: &Path) -> String {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svc"));
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")));
     c.arg("status").arg(dir);
     String::from_utf8_lossy(&run_bounded(c).stdout).into_owned()
 }

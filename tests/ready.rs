@@ -17,7 +17,7 @@ use common::*;
 use smtp::Smtp;
 
 fn svc(args: &[&str], dir: &Path) -> (i32, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svc"));
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")));
     c.args(args).arg(dir);
     let out = run_bounded(c);
     (

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 
 fn svc(args: &[&str]) -> std::process::Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svc"));
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")));
     c.args(args);
     run_bounded(c)
 }

@@ -11,7 +11,7 @@ use common::*;
 use serde_json::Value;
 
 fn svc_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_svc")
+    common::bin(env!("CARGO_BIN_EXE_svc"))
 }
 
 fn svc(args: &[&str]) -> Output {
@@ -524,7 +524,7 @@ fn a_wait_costs_no_cpu_while_it_waits() {
     let sb = Sandbox::new();
     let sup = sb.start("app", "sleep 1000");
     #[allow(clippy::zombie_processes)] // reaped by wait4 below, with its usage
-    let child = Command::new(env!("CARGO_BIN_EXE_svc"))
+    let child = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")))
         .args(["wait", "restart", "-T", "1"])
         .arg(&sup.dir)
         .stdout(std::process::Stdio::null())

@@ -63,7 +63,7 @@ fn touching_a_watched_file_restarts_once() {
         sup.log()
     );
     // svc shows the watch and the restart.
-    let mut c = Command::new(env!("CARGO_BIN_EXE_svc"));
+    let mut c = Command::new(common::bin(env!("CARGO_BIN_EXE_svc")));
     c.arg("status").arg(&sup.dir);
     let line = String::from_utf8_lossy(&run_bounded(c).stdout).into_owned();
     assert!(

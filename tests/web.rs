@@ -63,7 +63,7 @@ impl Web {
             ),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_supervise-host"))
+        let child = Command::new(common::bin(env!("CARGO_BIN_EXE_supervise-host")))
             .args(["-n", "-s", "-c"])
             .arg(&conf)
             .current_dir(sb.path())

@@ -18,8 +18,22 @@ use supervise::status::{self, Status};
 /// The bound on any wait in the tests: generous, so only a hang fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A program of this package: the one cargo built for this test run, or, when
+/// `SUPERVISE_TEST_BINS` names a directory (scripts/test sets it to the release
+/// build: what is measured and installed is what is tested), the one there.
+pub fn bin(built: &'static str) -> &'static str {
+    match std::env::var_os("SUPERVISE_TEST_BINS") {
+        Some(dir) => {
+            let name = Path::new(built).file_name().expect("a program's name");
+            let path = Path::new(&dir).join(name);
+            Box::leak(path.display().to_string().into_boxed_str())
+        }
+        None => built,
+    }
+}
+
 pub fn supervise_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_supervise")
+    bin(env!("CARGO_BIN_EXE_supervise"))
 }
 
 /// Polls `f` every few milliseconds until it returns `Some`, or panics naming `what`.

@@ -163,9 +163,11 @@ pub fn spawn(
 fn yield_to_restarts() {
     // Raising one's own nice value is always allowed; should it fail all the same
     // (a seccomp filter), the server works as before, only at the normal priority.
+    // The thread's id by the system call: a static glibc does not define gettid()
+    // (std refers to it weakly, so a call through libc::gettid jumps to address 0).
     // SAFETY: gettid and setpriority on the calling thread touch no memory.
     let _ = unsafe {
-        let tid = libc::gettid();
+        let tid = libc::syscall(libc::SYS_gettid);
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
     };
 }
