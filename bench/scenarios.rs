@@ -328,7 +328,10 @@ impl<'a> Bench<'a> {
             ));
         }
         // Memory again, now that every tool has been through the restarts above: what
-        // a supervisor that has done its job (not one that has only started) holds.
+        // a supervisor that has done its job (not one that has only started) holds,
+        // once idle again (2 s: ours lets its code go when nothing is due, and the last
+        // restart timed may have been its own a moment ago).
+        std::thread::sleep(Duration::from_secs(2));
         for inst in &insts {
             let m = probe::memory(inst.sup);
             let r = &mut self.report;
