@@ -118,6 +118,11 @@ with open("link/supervise.ld", "w") as f:
     # crt (_start and friends, in plain .text sections of crt*.o): the loop's code
     # first, so that it shares as few windows as it can, then start-up's.
     f.write("SECTIONS\n{\n  .text.supervise_hot : {\n")
+    # First, side by side: what runs between letting the code go and the wait
+    # (src/memory.rs, release_and_wait), so that the wait keeps one window mapped.
+    f.write("    *(.text._ZN9supervise6memory16release_and_wait17h*)\n")
+    if members:
+        f.write("    *libc.a:madvise.o(.text .text.*)\n    *libc.a:poll.o(.text .text.*)\n")
     for name in sorted(hot_loop):
         # LLVM files cold functions (std's once-only and panic paths) under
         # .text.unlikely., and some start-up code under .text.startup.

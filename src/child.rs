@@ -354,7 +354,7 @@ struct Shared<'a> {
 ///
 /// Never inlined: the child's stack is in this frame, which must be below the loop's
 /// and gone when the loop waits, so that its pages are let go with the rest of the
-/// stack below the waiting frame ([`crate::memory::release_idle`]).
+/// stack below the waiting frame ([`crate::memory::release_and_wait`]).
 #[inline(never)]
 pub fn spawn(spec: &Spec, stdio: Stdio<'_>) -> io::Result<Child> {
     let shared = Shared {

@@ -24,15 +24,24 @@
 
 use std::ffi::c_void;
 
-/// What supervise lets go when it goes idle: once it is up, and again each time it
-/// is about to wait with nothing due ([`crate::supervisor`]: a `poll` with no
-/// deadline, after the turn that handled an event). The loop maps back, at its next
-/// event, the code it runs then: a few faults of pages still in the page cache,
-/// tens of microseconds once per burst of events, never within a crash loop (whose
-/// waits have a deadline).
-pub fn release_idle() {
-    release_start_up();
+/// What supervise lets go when it goes idle, then the wait itself: called instead of
+/// `poll` each time the loop is about to wait with nothing due ([`crate::supervisor`],
+/// after the turn that handled an event), and once it is up. The heap's free pages and
+/// the stack below this frame go first, then the code and constants of the binary, and
+/// then nothing of the program runs but this function's tail and libc's `poll` (which
+/// the link order puts beside it), so that what the kernel maps back before the wait
+/// is one 64 kB window. The loop maps back, at its next event, the code it runs then:
+/// a few faults of pages still in the page cache, tens of microseconds once per burst
+/// of events, never within a crash loop (whose waits have a deadline).
+#[inline(never)]
+pub fn release_and_wait(fds: &mut [libc::pollfd]) -> std::io::Result<usize> {
+    let ranges = image_ranges();
+    trim_heap();
     trim_stack();
+    release(ranges);
+    // SAFETY: `fds` is a valid slice of pollfd for the duration of the call.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
 }
 
 /// The stack pages below the current frame go back to the system: start-up and a
@@ -70,17 +79,49 @@ const STACK_TRIM: u64 = 512 * 1024;
 /// (a few system calls) and never fails in a way that matters: a refused `madvise`
 /// leaves the pages mapped, as before.
 pub fn release_start_up() {
-    // SAFETY: the callback only reads the program headers and dynamic section the
-    // loader hands it and calls madvise on read-only, never-written ranges of the
-    // program's own image.
-    unsafe {
-        libc::dl_iterate_phdr(Some(release_own_image), std::ptr::null_mut());
-    }
+    release(image_ranges());
+    trim_heap();
+}
+
+fn trim_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim has no preconditions.
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// `MADV_DONTNEED` on each range.
+fn release(ranges: &[(u64, u64)]) {
+    for &(start, len) in ranges {
+        // SAFETY: a whole-page range inside a read-only, never written segment of our
+        // own image (see image_ranges).
+        unsafe {
+            libc::madvise(
+                start as *mut c_void,
+                len as libc::size_t,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+}
+
+/// The read-only, file-backed pages of the program's own image, found once: empty
+/// when the loader wrote into them (text relocations).
+fn image_ranges() -> &'static [(u64, u64)] {
+    static RANGES: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
+    RANGES.get_or_init(|| {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        // SAFETY: the callback only reads the program headers and dynamic section the
+        // loader hands it, and writes into the Vec passed as its data.
+        unsafe {
+            libc::dl_iterate_phdr(
+                Some(collect_own_image),
+                std::ptr::from_mut(&mut ranges).cast(),
+            );
+        }
+        ranges
+    })
 }
 
 /// ELF dynamic-section tags and flags that say the loader wrote into code pages.
@@ -111,22 +152,28 @@ unsafe fn has_text_relocations(addr: u64) -> bool {
 }
 
 /// `dl_iterate_phdr` callback: the first object reported is the program itself; stop
-/// after it (a non-zero return ends the walk).
-unsafe extern "C" fn release_own_image(
+/// after it (a non-zero return ends the walk). Its read-only segments go into the
+/// `Vec<(u64, u64)>` that `data` points at.
+unsafe extern "C" fn collect_own_image(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
-    _data: *mut c_void,
+    data: *mut c_void,
 ) -> libc::c_int {
     // SAFETY: the loader passes a valid dl_phdr_info, whose dlpi_phdr points at
-    // dlpi_phnum program headers, for the duration of the call.
-    let (base, headers) = unsafe {
+    // dlpi_phnum program headers, for the duration of the call; `data` is the Vec
+    // image_ranges passed.
+    let (base, headers, ranges) = unsafe {
         let info = &*info;
         let headers = if info.dlpi_phdr.is_null() {
             &[][..]
         } else {
             std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
         };
-        (info.dlpi_addr, headers)
+        (
+            info.dlpi_addr,
+            headers,
+            &mut *data.cast::<Vec<(u64, u64)>>(),
+        )
     };
     for h in headers {
         // SAFETY: PT_DYNAMIC of the program itself, loaded at base + p_vaddr.
@@ -134,31 +181,14 @@ unsafe extern "C" fn release_own_image(
             return 1;
         }
     }
-    // All ranges first: the headers themselves live in the first read-only segment,
-    // and reading them after releasing it would map it straight back.
     let page = page_size();
-    let mut ranges = [(0, 0); 8];
-    let mut n = 0;
     for h in headers {
-        if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 || n == ranges.len() {
+        if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
             continue;
         }
         // The file-backed part only: past p_filesz the loader zeroes what it maps,
         // and those zeroes are not in the file to come back from.
-        if let Some(range) = inner_pages(base + h.p_vaddr, h.p_filesz, page) {
-            ranges[n] = range;
-            n += 1;
-        }
-    }
-    for &(start, len) in &ranges[..n] {
-        // SAFETY: a whole-page range inside a read-only segment of our own image.
-        unsafe {
-            libc::madvise(
-                start as *mut c_void,
-                len as libc::size_t,
-                libc::MADV_DONTNEED,
-            );
-        }
+        ranges.extend(inner_pages(base + h.p_vaddr, h.p_filesz, page));
     }
     1
 }

@@ -829,10 +829,22 @@ impl Supervisor {
                 .fold(0u8, |b, (i, f)| if ready(f) { b | 1 << i } else { b })
         };
         let deadline = self.deadline();
-        if deadline.is_none() {
-            memory::release_idle();
-        }
-        match poll(&mut fds, timeout_until(deadline)) {
+        let polled = match deadline {
+            // Idle: let go of what the wait does not need, then wait.
+            None => {
+                // SAFETY: nix's PollFd is a transparent wrapper of libc's pollfd.
+                let raw = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        fds.as_mut_ptr().cast::<libc::pollfd>(),
+                        fds.len(),
+                    )
+                };
+                memory::release_and_wait(raw)
+                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)))
+            }
+            Some(_) => poll(&mut fds, timeout_until(deadline)).map(|n| n as usize),
+        };
+        match polled {
             Ok(_) => Ok(Ready {
                 signals: ready(&fds[0]),
                 control: ready(&fds[1]),
