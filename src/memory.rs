@@ -5,11 +5,12 @@
 //! status directory) runs once but leaves its code mapped: the kernel maps file pages
 //! in 64 kB windows around each page touched, and nothing unmaps them. Like the
 //! kernel's own `free_initmem`, supervise lets that go once it is up
-//! ([`release_start_up`]): the read-only pages of its own binary (code, constants) are
-//! unmapped with `MADV_DONTNEED`, and the heap's free pages go back to the system. The
-//! loop maps back, on its next event, only the windows it runs in; the pages stay in
-//! the page cache, shared with every other supervise, and are never re-read from disk
-//! while they are there.
+//! ([`release_start_up`]), and again whenever it waits with nothing due
+//! ([`release_and_wait`], which is that wait): the read-only pages of its own binary
+//! (code, constants) are unmapped with `MADV_DONTNEED`, the heap's free pages and the
+//! stack below the waiting frame go back to the system. The loop maps back, on its
+//! next event, only the windows it runs in; the pages stay in the page cache, shared
+//! with every other supervise, and are never re-read from disk while they are there.
 //!
 //! This is safe because only segments the program never writes are released: for a
 //! private file mapping with no written (copied) pages, `MADV_DONTNEED` drops the page
