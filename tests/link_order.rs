@@ -1,0 +1,61 @@
+//! `link/supervise.ld` kept current (issue 20): the functions supervise runs while it
+//! supervises must be in the section the link order gathers at the head of its code
+//! (`.text.supervise_hot`), or an idle supervise maps more of its binary than it needs
+//! (docs/BENCHMARKS.md, "Where the memory goes"). A function renamed or added on those
+//! paths falls out of the list silently; this test says so, and what to run.
+
+mod common;
+
+use std::process::Command;
+
+/// Functions of the loop, by a piece of their mangled names: the idle wait first.
+const LOOP: [&str; 6] = [
+    "6memory16release_and_wait17h",
+    "10Supervisor3run17h",
+    "10Supervisor8dispatch17h",
+    "10Supervisor7publish17h",
+    "10Supervisor10on_signals17h",
+    "5child5spawn17h",
+];
+
+fn tool(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_loop_is_in_the_gathered_section() {
+    let bin = common::supervise_bin();
+    let Some(sections) = tool("readelf", &["-SW", bin]) else {
+        eprintln!("readelf (binutils) is missing: not checked");
+        return;
+    };
+    let Some(hot) = sections.lines().find(|l| l.contains(".text.supervise_hot")) else {
+        // build.rs lays out only x86_64 Linux with lld, and SUPERVISE_LINK_ORDER=0
+        // turns it off.
+        eprintln!("{bin} has no .text.supervise_hot: link order not in use, not checked");
+        return;
+    };
+    let fields: Vec<&str> = hot.split(']').nth(1).unwrap().split_whitespace().collect();
+    let start = u64::from_str_radix(fields[2], 16).unwrap();
+    let end = start + u64::from_str_radix(fields[4], 16).unwrap();
+    let symbols = tool("nm", &[bin]).expect("nm");
+    let outside: Vec<&str> = LOOP
+        .iter()
+        .copied()
+        .filter(|piece| {
+            !symbols.lines().any(|l| {
+                let mut f = l.split_whitespace();
+                let addr = f.next().and_then(|a| u64::from_str_radix(a, 16).ok());
+                l.contains(piece) && addr.is_some_and(|a| (start..end).contains(&a))
+            })
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "not in .text.supervise_hot of {bin}: {outside:?}; run bench/gen-link-order.sh \
+         (needs valgrind) and commit link/supervise.ld"
+    );
+}
