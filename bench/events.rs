@@ -407,7 +407,9 @@ impl Bench<'_> {
                 // SAFETY: SIGINT makes our own strace detach.
                 unsafe { libc::kill(t.id() as i32, libc::SIGINT) };
                 let _ = t.wait();
-                fs::read_to_string(out).ok().map(|s| parse_strace(&s))
+                fs::read_to_string(out)
+                    .ok()
+                    .map(|s| probe::parse_strace(&s))
             })
             .collect();
         let events: Vec<Vec<Noted>> = hosts.iter().map(|h| noted(&h.stamps)).collect();
@@ -478,7 +480,7 @@ impl Bench<'_> {
             ));
             match &calls[i] {
                 Some(c) => {
-                    let b = bursts(c);
+                    let b = probe::bursts(c);
                     let listing = b
                         .get(1)
                         .or(b.first())
@@ -545,44 +547,6 @@ impl Bench<'_> {
             }
         }
     }
-}
-
-/// `strace -f -ttt` output as (time, call name), one per call made (a leading pid
-/// is skipped). Left out: signals and exits, the second half of a call strace split,
-/// and the `restart_syscall` of the wait under way when strace attached.
-fn parse_strace(text: &str) -> Vec<(f64, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace().peekable();
-            if words.peek().is_some_and(|w| !w.contains('.')) {
-                words.next();
-            }
-            let at: f64 = words.next()?.parse().ok()?;
-            let call = words.next()?;
-            if call.starts_with("---")
-                || call.starts_with("+++")
-                || call.starts_with("<...")
-                || call.starts_with("restart_syscall")
-            {
-                return None;
-            }
-            Some((at, call.split('(').next()?.to_owned()))
-        })
-        .collect()
-}
-
-/// Calls grouped into bursts: a gap of more than a second starts a new one.
-fn bursts(calls: &[(f64, String)]) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let mut last = f64::NEG_INFINITY;
-    for (at, name) in calls {
-        if at - last > 1.0 || out.is_empty() {
-            out.push(Vec::new());
-        }
-        out.last_mut().expect("a burst").push(name.clone());
-        last = *at;
-    }
-    out
 }
 
 /// `bench-compare events-helper FILE`: an event listener, as supervisord's

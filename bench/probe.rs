@@ -284,3 +284,41 @@ pub fn syscalls(pids: &[u32], secs: u64, work: &Path) -> Vec<Option<u64>> {
         })
         .collect()
 }
+
+/// `strace -f -ttt` output as (time, call name), one per call made (a leading pid
+/// is skipped). Left out: signals and exits, the second half of a call strace split,
+/// and the `restart_syscall` of the wait under way when strace attached.
+pub fn parse_strace(text: &str) -> Vec<(f64, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().peekable();
+            if words.peek().is_some_and(|w| !w.contains('.')) {
+                words.next();
+            }
+            let at: f64 = words.next()?.parse().ok()?;
+            let call = words.next()?;
+            if call.starts_with("---")
+                || call.starts_with("+++")
+                || call.starts_with("<...")
+                || call.starts_with("restart_syscall")
+            {
+                return None;
+            }
+            Some((at, call.split('(').next()?.to_owned()))
+        })
+        .collect()
+}
+
+/// Calls grouped into bursts: a gap of more than a second starts a new one.
+pub fn bursts(calls: &[(f64, String)]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut last = f64::NEG_INFINITY;
+    for (at, name) in calls {
+        if at - last > 1.0 || out.is_empty() {
+            out.push(Vec::new());
+        }
+        out.last_mut().expect("a burst").push(name.clone());
+        last = *at;
+    }
+    out
+}

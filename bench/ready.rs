@@ -447,7 +447,9 @@ impl Bench<'_> {
                         // SAFETY: SIGINT makes our own strace detach.
                         unsafe { libc::kill(t.id() as i32, libc::SIGINT) };
                         let _ = t.wait();
-                        fs::read_to_string(&out).ok().map(|s| parse_strace(&s))
+                        fs::read_to_string(&out)
+                            .ok()
+                            .map(|s| probe::parse_strace(&s))
                     }
                     Err(_) => None,
                 };
@@ -487,7 +489,7 @@ impl Bench<'_> {
                 ));
                 match calls {
                     Some(calls) => {
-                        let bursts = bursts(&calls);
+                        let bursts = probe::bursts(&calls);
                         let listing = bursts
                             .get(1)
                             .or(bursts.first())
@@ -636,43 +638,6 @@ fn settle_after(stamp: u128) {
     if since < SETTLED {
         std::thread::sleep(SETTLED - since);
     }
-}
-
-/// `strace -f -ttt` output as (time, call name), one per call made. Left out: signals
-/// and exits, the second half of a call strace split, and the `restart_syscall` of
-/// the wait that was under way when strace attached (the last wait, cut short by the
-/// detach, stands for it).
-fn parse_strace(text: &str) -> Vec<(f64, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            let _pid = words.next()?;
-            let at: f64 = words.next()?.parse().ok()?;
-            let call = words.next()?;
-            if call.starts_with("---")
-                || call.starts_with("+++")
-                || call.starts_with("<...")
-                || call.starts_with("restart_syscall")
-            {
-                return None;
-            }
-            Some((at, call.split('(').next()?.to_owned()))
-        })
-        .collect()
-}
-
-/// Calls grouped into bursts: a gap of more than a second starts a new one.
-fn bursts(calls: &[(f64, String)]) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let mut last = f64::NEG_INFINITY;
-    for (at, name) in calls {
-        if at - last > 1.0 || out.is_empty() {
-            out.push(Vec::new());
-        }
-        out.last_mut().expect("a burst").push(name.clone());
-        last = *at;
-    }
-    out
 }
 
 /// `bench-compare ready-helper ...`, the services of this scenario:

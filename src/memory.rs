@@ -24,6 +24,7 @@
 //! once supervise runs.
 
 use std::ffi::c_void;
+use std::path::Path;
 
 /// What supervise lets go when it goes idle, then the wait itself: called instead of
 /// `poll` each time the loop is about to wait with nothing due ([`crate::supervisor`],
@@ -48,20 +49,24 @@ pub fn release_and_wait(fds: &mut [libc::pollfd]) -> std::io::Result<usize> {
 /// The stack pages below the current frame go back to the system: start-up and a
 /// restart call deeper than the loop waits, and those pages stay dirty otherwise.
 /// Below the stack pointer nothing is live (the 128-byte red zone is well inside the
-/// page left alone), and the range never reaches another mapping: the kernel keeps a
-/// gap of `stack_guard_gap` (1 MB) under a stack that grows down, and unmapped parts
-/// of the range are skipped. A page touched again is a zeroed one, as it was first.
+/// page left alone). The range never leaves the stack's own mapping: it stops at the
+/// lowest address that mapping had at start-up ([`stack_floor`]; a stack mapping only
+/// grows), whatever the kernel's guard gap. A page touched again is a zeroed one, as
+/// it was first.
 #[inline(never)]
 fn trim_stack() {
+    let Some(floor) = stack_floor() else {
+        return;
+    };
     let page = page_size();
     let here = 0u8;
     let sp = std::ptr::from_ref(&here).addr() as u64;
     // This frame and its callers above, and one page more, stay.
     let top = (sp / page).saturating_sub(1) * page;
-    let bottom = top.saturating_sub(STACK_TRIM);
+    let bottom = top.saturating_sub(STACK_TRIM).max(floor);
     if top > bottom {
         // SAFETY: [bottom, top) lies below every live frame of this thread (the only
-        // one), within the stack mapping or the unmapped guard gap under it.
+        // one) and inside the stack's mapping.
         unsafe {
             libc::madvise(
                 bottom as *mut c_void,
@@ -72,14 +77,30 @@ fn trim_stack() {
     }
 }
 
-/// How far below the current frame the stack is trimmed: deeper than supervise ever
-/// calls, and less than the kernel's guard gap under the stack.
+/// How far below the current frame the stack is trimmed at most: deeper than
+/// supervise ever calls.
 const STACK_TRIM: u64 = 512 * 1024;
+
+/// The lowest address of the main thread's stack mapping, read once from
+/// `/proc/self/maps` (first asked at start-up, by [`release_start_up`]).
+fn stack_floor() -> Option<u64> {
+    static FLOOR: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *FLOOR.get_or_init(|| {
+        let maps =
+            crate::statusdir::open::read_named(Path::new("/proc/self/maps"), 1 << 22).ok()?;
+        let line = maps
+            .split(|&b| b == b'\n')
+            .find(|l| l.ends_with(b"[stack]"))?;
+        let start = line.split(|&b| b == b'-').next()?;
+        u64::from_str_radix(std::str::from_utf8(start).ok()?, 16).ok()
+    })
+}
 
 /// Unmaps the read-only pages of the program's own binary and trims the heap. Cheap
 /// (a few system calls) and never fails in a way that matters: a refused `madvise`
 /// leaves the pages mapped, as before.
 pub fn release_start_up() {
+    stack_floor();
     release(image_ranges());
     trim_heap();
 }
@@ -229,6 +250,15 @@ mod tests {
         assert!(check(&[[1, 5], [DT_TEXTREL as u64, 0], [0, 0]]));
         assert!(check(&[[DT_FLAGS as u64, 0x8 | DF_TEXTREL], [0, 0]]));
         assert!(!check(&[[0, 0], [DT_TEXTREL as u64, 0]]), "DT_NULL ends it");
+    }
+
+    #[test]
+    fn the_stack_floor_is_below_this_frame_on_the_main_stack_only() {
+        // Test threads have stacks of their own: the floor is the main thread's.
+        let here = 0u8;
+        let sp = std::ptr::from_ref(&here).addr() as u64;
+        let floor = stack_floor().expect("a [stack] line in /proc/self/maps");
+        assert!(floor % page_size() == 0 && floor != sp, "{floor:x} {sp:x}");
     }
 
     #[test]

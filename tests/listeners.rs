@@ -183,27 +183,8 @@ impl Drop for Host {
         if std::thread::panicking() {
             eprintln!("{}: host log:\n{}", self.path().display(), self.log());
         }
-        if let Some(mut h) = self.child.take() {
-            kill(h.id(), libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && h.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = h.kill();
-            let _ = h.wait();
-        }
-        // What a failed test may have left: anything whose command line names the
-        // sandbox (a SIGSTOPped one included).
-        let marker = self.path().to_string_lossy().into_owned();
-        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(&marker) && pid != std::process::id() {
-                kill(pid, libc::SIGKILL);
-            }
-        }
+        let marker = self.path().to_path_buf();
+        common::stop_host_and_sweep(self.child.take(), &marker);
     }
 }
 

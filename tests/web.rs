@@ -102,26 +102,8 @@ impl Web {
 
 impl Drop for Web {
     fn drop(&mut self) {
-        if let Some(mut h) = self.host.take() {
-            kill(h.id(), libc::SIGTERM);
-            let deadline = Instant::now() + PATIENCE;
-            while Instant::now() < deadline && h.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = h.kill();
-            let _ = h.wait();
-        }
-        // Whatever is left that names the sandbox (supervise processes, the browser).
-        let marker = self.sb.path().to_string_lossy().into_owned();
-        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(&marker) && pid != std::process::id() {
-                kill(pid, libc::SIGKILL);
-            }
-        }
+        let marker = self.sb.path().to_path_buf();
+        common::stop_host_and_sweep(self.host.take(), &marker);
     }
 }
 

@@ -35,6 +35,18 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of their codes.
+    pub const ALL: [State; 8] = [
+        State::Stopped,
+        State::Starting,
+        State::Running,
+        State::Backoff,
+        State::Stopping,
+        State::Exited,
+        State::Fatal,
+        State::Unknown,
+    ];
+
     /// supervisord's code.
     pub fn code(self) -> i32 {
         match self {
@@ -411,19 +423,7 @@ mod tests {
         for (f, want) in rows {
             assert_eq!(state(&f, S), want, "{f:?}");
         }
-        let codes: Vec<i32> = [
-            State::Stopped,
-            State::Starting,
-            State::Running,
-            State::Backoff,
-            State::Stopping,
-            State::Exited,
-            State::Fatal,
-            State::Unknown,
-        ]
-        .iter()
-        .map(|s| s.code())
-        .collect();
+        let codes: Vec<i32> = State::ALL.iter().map(|s| s.code()).collect();
         assert_eq!(codes, vec![0, 10, 20, 30, 40, 100, 200, 1000]);
     }
 

@@ -469,3 +469,28 @@ impl Drop for TestUser {
         let _ = Command::new("groupdel").arg(&self.group).output();
     }
 }
+
+/// Ends a host this test started (SIGTERM, its ordered shutdown given up to 10 s, then
+/// SIGKILL), then whatever is left whose command line names `marker` (the sandbox):
+/// what a failed test may have left, a SIGSTOPped process included.
+pub fn stop_host_and_sweep(host: Option<Child>, marker: &Path) {
+    if let Some(mut h) = host {
+        kill(h.id(), libc::SIGTERM);
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline && h.try_wait().ok().flatten().is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = h.kill();
+        let _ = h.wait();
+    }
+    let marker = marker.to_string_lossy().into_owned();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(&marker) && pid != std::process::id() {
+            kill(pid, libc::SIGKILL);
+        }
+    }
+}

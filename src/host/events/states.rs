@@ -27,16 +27,7 @@ pub fn path(from: State, to: State) -> Vec<State> {
         return Vec::new();
     }
     // Breadth-first over eight states.
-    let all = [
-        State::Stopped,
-        State::Starting,
-        State::Running,
-        State::Backoff,
-        State::Stopping,
-        State::Exited,
-        State::Fatal,
-        State::Unknown,
-    ];
+    let all = State::ALL;
     let index = |s: State| all.iter().position(|x| *x == s).unwrap_or(7);
     let mut came: [Option<State>; 8] = [None; 8];
     let mut queue = std::collections::VecDeque::from([from]);
