@@ -117,9 +117,11 @@ pub fn send(dir: &Dir, letters: &[u8]) -> Result<(), Problem> {
 /// open `ok` (a root supervise's, mode 0600) asks the kernel who holds `lock`
 /// instead; only when neither can be read is the answer "cannot tell".
 pub fn running(dir: &Dir) -> Result<bool, Problem> {
-    match open_fifo(dir, names::OK) {
-        Ok(_) => Ok(true),
-        Err(Problem::NotRunning) => Ok(false),
+    match dir
+        .has_reader(names::OK)
+        .map_err(|e| fifo_problem(dir, names::OK, e))
+    {
+        Ok(r) => Ok(r),
         Err(Problem::Io(_, e)) if e.kind() == io::ErrorKind::PermissionDenied => {
             match lock_holder(dir) {
                 Some(holder) => Ok(holder.is_some()),
@@ -141,6 +143,7 @@ pub fn lock_holder(dir: &Dir) -> Option<Option<u32>> {
         .ok()?
         .read("locks", PROC_LOCKS_MAX)
         .ok()?;
+    // Not read_bytes: /proc hands a file over in pieces, so a short read is no end.
     Some(flock_holder(
         &String::from_utf8_lossy(&locks.bytes),
         st.st_ino,
@@ -163,7 +166,7 @@ pub fn flock_holder(text: &str, ino: u64) -> Option<u32> {
 /// Reads and decodes `status`.
 pub fn read_status(dir: &Dir) -> Result<Status, Problem> {
     let bytes = dir
-        .read(names::STATUS, status::STATUS_LEN)
+        .read_bytes(names::STATUS, status::STATUS_LEN)
         .map_err(|e| match e {
             FileError::Missing => match dir.stat_of(names::CONTROL) {
                 Ok(_) => Problem::BadStatus("there is no status file yet".into()),
@@ -178,14 +181,14 @@ pub fn read_status(dir: &Dir) -> Result<Status, Problem> {
             ),
             other => Problem::BadFile(names::STATUS, other),
         })?;
-    status::decode(&bytes.bytes).map_err(|e| Problem::BadStatus(format!("it {e}")))
+    status::decode(&bytes).map_err(|e| Problem::BadStatus(format!("it {e}")))
 }
 
 /// Reads `state`: `None` when there is none (a legacy supervise writes only `status`),
 /// `Some(Err)` when it is there but unreadable.
 pub fn read_state(dir: &Dir) -> Option<Result<Record, String>> {
-    match dir.read(names::STATE, STATE_MAX) {
-        Ok(c) => Some(decode_state(&c.bytes)),
+    match dir.read_bytes(names::STATE, STATE_MAX) {
+        Ok(bytes) => Some(decode_state(&bytes)),
         Err(FileError::Missing) => None,
         Err(e) => Some(Err(format!("state {e}"))),
     }
@@ -199,8 +202,8 @@ pub fn decode_state(bytes: &[u8]) -> Result<Record, String> {
 
 /// The pid recorded in `lock`.
 pub fn lock_pid(dir: &Dir) -> Option<u32> {
-    let c = dir.read(names::LOCK, 64).ok()?;
-    crate::statusdir::parse_pid(&c.bytes)
+    let bytes = dir.read_bytes(names::LOCK, 64).ok()?;
+    crate::statusdir::parse_pid(&bytes)
 }
 
 #[cfg(test)]

@@ -201,7 +201,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     if nanos.is_empty() || nanos.len() > 9 || !nanos.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let nanos: u32 = format!("{nanos:0<9}").parse().ok()?;
+    let digits: u32 = nanos.parse().ok()?;
+    // "5" is 500000000 ns: the digits are the first ones of nine.
+    let nanos = digits * 10u32.pow(9 - nanos.len() as u32);
     Some(Duration::new(secs, nanos))
 }
 
@@ -212,6 +214,9 @@ pub fn escape(s: &str) -> String {
 
 /// The inverse of [`escape`].
 pub fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -310,7 +315,8 @@ pub fn encode(r: &Record) -> String {
 
 /// Reads the record back; unknown keys are skipped.
 pub fn decode(text: &str) -> Result<Record, DecodeError> {
-    let mut fields: Vec<(usize, &str, &str)> = Vec::new();
+    // Room for every key supervise writes, so that the list is made once.
+    let mut fields: Vec<(usize, &str, &str)> = Vec::with_capacity(40);
     for (i, line) in text.lines().enumerate() {
         if line.is_empty() {
             continue;

@@ -542,3 +542,60 @@ fn a_wait_costs_no_cpu_while_it_waits() {
     let spent = us(r.ru_utime) + us(r.ru_stime);
     assert!(spent < 200_000, "svc wait used {spent} µs of CPU in 1 s");
 }
+
+/// A status of many is read by several threads: the lines and the errors still come
+/// in the order given, every directory once, and the exit code is the worst of them.
+#[test]
+fn a_status_of_many_keeps_the_order_given() {
+    let sb = Sandbox::new();
+    let a = sb.start("a", "sleep 1000");
+    let b = sb.start("b", "sleep 1000");
+    let (pa, pb) = (a.wait_pid(), b.wait_pid());
+    let mut args = vec!["status".to_owned(), "status/a".to_owned()];
+    for i in 0..150 {
+        // Crashed before its first status: an error, on stderr.
+        dead_dir(&sb, &format!("dead{i:03}"));
+        args.push(format!("status/dead{i:03}"));
+        if i == 75 {
+            args.push("status/b".to_owned());
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = svc_in(sb.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(&format!("status/a: up (pid {pa})")),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("status/b: up (pid {pb})")),
+        "{text}"
+    );
+    let err = stderr(&out);
+    let named: Vec<&str> = err.lines().map(|l| &l[..l.find(':').unwrap()]).collect();
+    let want: Vec<String> = (0..150).map(|i| format!("status/dead{i:03}")).collect();
+    assert_eq!(named, want, "{err}");
+    // All readable: exit 0, the JSON lines in order too.
+    let mut args = vec!["status".to_owned(), "--json".to_owned()];
+    for i in 0..120 {
+        args.push(if i % 2 == 0 { "status/a" } else { "status/b" }.to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = svc_in(sb.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let pids: Vec<u64> = stdout(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["pid"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let want: Vec<u64> = (0..120)
+        .map(|i| u64::from(if i % 2 == 0 { pa } else { pb }))
+        .collect();
+    assert_eq!(pids, want);
+}

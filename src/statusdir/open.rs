@@ -287,6 +287,41 @@ impl Dir {
         })
     }
 
+    /// The bytes of the regular file `name`, at most `max`, for a reader that needs
+    /// nothing else (`svc`, the host): one open, one read and one close when the file
+    /// is shorter than the first read, as every file supervise writes is. `fstat` is
+    /// asked only when that read says something is off (nothing read, an error, a
+    /// full buffer), to name a FIFO, a device or a directory for what it is. A FIFO
+    /// or device that hands over a short first read is taken as those bytes: the
+    /// open never blocks nor follows a link, the read is bounded, and the bytes are
+    /// decoded as hostile input whatever file they came from. Adoption, which weighs
+    /// the owner and the links, reads with [`Dir::read`].
+    pub fn read_bytes(&self, name: &str, max: usize) -> Result<Vec<u8>, FileError> {
+        let mut file = self.open_raw(name, OFlag::O_RDONLY, 0)?;
+        let mut first = [0u8; 1024];
+        let room = max.saturating_add(1).min(first.len());
+        if let Ok(n @ 1..) = file.read(&mut first[..room])
+            && n < room
+        {
+            return Ok(first[..n].to_vec());
+        }
+        let st = expect(file.as_fd(), Kind::File)?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| io_errno(&e))?;
+        read_bounded(&mut file, max, st.st_size)
+    }
+
+    /// Whether the FIFO `name` has a reader: a non-blocking open for writing succeeds
+    /// (`Ok(true)`) or says `ENXIO` (`Ok(false)`). The file's kind is not asked:
+    /// whoever can put a regular file there can as well hold a FIFO of theirs open for
+    /// reading, so a kind check would prove nothing; nothing is written.
+    pub fn has_reader(&self, name: &str) -> Result<bool, FileError> {
+        match self.open_raw(name, OFlag::O_WRONLY, 0) {
+            Ok(_) => Ok(true),
+            Err(FileError::Io(Errno::ENXIO)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens the regular file `name` for reading (a reader that follows it).
     pub fn open_read(&self, name: &str) -> Result<File, FileError> {
         let file = self.open_raw(name, OFlag::O_RDONLY, 0)?;
@@ -528,6 +563,62 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = Dir::open(tmp.path()).unwrap();
         (tmp, d)
+    }
+
+    #[test]
+    fn a_readers_read_is_whole_bounded_and_names_what_is_not_a_file() {
+        let (tmp, d) = dir();
+        // Short files come in one read; at and past the first read's room, and at the
+        // bound, the file is still read whole and exactly.
+        for len in [0, 1, 20, 1023, 1024, 1025, 4096, 10_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(tmp.path().join("f"), &data).unwrap();
+            assert_eq!(d.read_bytes("f", 10_000).unwrap(), data, "{len}");
+        }
+        assert!(matches!(
+            d.read_bytes("f", 9_999),
+            Err(FileError::TooBig(9_999))
+        ));
+        std::fs::write(tmp.path().join("s"), [7u8; 21]).unwrap();
+        assert!(matches!(d.read_bytes("s", 20), Err(FileError::TooBig(20))));
+        assert!(matches!(d.read_bytes("nope", 10), Err(FileError::Missing)));
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        assert!(matches!(
+            d.read_bytes("sub", 10),
+            Err(FileError::WrongKind("directory", Kind::File))
+        ));
+        nix::unistd::mkfifo(&tmp.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(matches!(
+            d.read_bytes("fifo", 10),
+            Err(FileError::WrongKind("FIFO", Kind::File))
+        ));
+        // A FIFO whose writer stays, with nothing in it: still no block.
+        let w = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(tmp.path().join("fifo"))
+            .unwrap();
+        assert!(matches!(
+            d.read_bytes("fifo", 10),
+            Err(FileError::WrongKind("FIFO", Kind::File))
+        ));
+        drop(w);
+        symlink(tmp.path().join("f"), tmp.path().join("l")).unwrap();
+        assert!(matches!(d.read_bytes("l", 10), Err(FileError::Link)));
+    }
+
+    #[test]
+    fn a_fifo_has_a_reader_or_not() {
+        let (tmp, d) = dir();
+        assert!(matches!(d.has_reader("ok"), Err(FileError::Missing)));
+        nix::unistd::mkfifo(&tmp.path().join("ok"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(!d.has_reader("ok").unwrap());
+        let r = d.open_fifo("ok", false).unwrap();
+        assert!(d.has_reader("ok").unwrap());
+        drop(r);
+        assert!(!d.has_reader("ok").unwrap());
+        symlink(tmp.path().join("ok"), tmp.path().join("l")).unwrap();
+        assert!(matches!(d.has_reader("l"), Err(FileError::Link)));
     }
 
     #[test]

@@ -493,51 +493,102 @@ fn finish_wait(targets: &[Target], goal: Goal, timeout: Option<Duration>, mut co
 
 fn status(format: Format, dirs: &[PathBuf]) -> u8 {
     let now = SystemTime::now();
-    let views: Vec<Result<report::View, report::Unreadable>> =
-        dirs.iter().map(|d| report::inspect(d)).collect();
-    // A terminal gets each line as it comes (between the errors on stderr); a pipe or
-    // a file gets them in one write, not one per directory.
     let stdout = std::io::stdout();
-    let lines = std::io::IsTerminal::is_terminal(&stdout);
-    let mut out =
-        std::io::BufWriter::with_capacity(if lines { 0 } else { 64 * 1024 }, stdout.lock());
     if format == Format::Prom {
+        let views: Vec<_> = report::in_chunks(dirs, |chunk| {
+            chunk.iter().map(|d| report::inspect(d)).collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut out = stdout.lock();
         let _ = out.write_all(report::prom(&views, now).as_bytes());
+        let _ = out.flush();
+        return views.iter().fold(Told::default(), Told::add).code();
     }
-    for v in &views {
-        let text = match (format, v) {
-            (Format::Prom, _) => None,
-            (Format::Line, Ok(v)) => Some(report::line(v, now)),
-            (Format::Json, Ok(v)) => Some(report::json(v, now)),
-            (Format::Line, Err(u)) => {
-                eprintln!("{}: {}", u.dir, u.problem);
-                None
-            }
-            (Format::Json, Err(u)) => Some(report::json_error(u)),
-        };
-        if let Some(t) = text {
-            let _ = writeln!(out, "{t}");
+    // A terminal gets each line as it comes (between the errors on stderr); a pipe or
+    // a file gets them in one write, read by as many threads as the directories are
+    // worth (report::in_chunks), in the order given.
+    if std::io::IsTerminal::is_terminal(&stdout) {
+        let mut told = Told::default();
+        for d in dirs {
+            let (out, err, t) = told_of(format, std::slice::from_ref(d), now);
+            let _ = stdout.lock().write_all(out.as_bytes());
+            eprint!("{err}");
+            told = told.merge(t);
         }
+        return told.code();
+    }
+    let parts = report::in_chunks(dirs, |chunk| told_of(format, chunk, now));
+    let mut told = Told::default();
+    let mut out = stdout.lock();
+    for (text, err, t) in parts {
+        eprint!("{err}");
+        let _ = out.write_all(text.as_bytes());
+        told = told.merge(t);
     }
     let _ = out.flush();
-    status_code(&views)
+    told.code()
 }
 
-/// 1 if a directory failed, else 4 if one could not be told, else 0.
-fn status_code(views: &[Result<report::View, report::Unreadable>]) -> u8 {
-    let errors = views.iter().filter_map(|v| v.as_ref().err());
-    let (mut failed, mut unknown) = (false, false);
-    for u in errors {
-        if u.unknown {
-            unknown = true;
-        } else {
-            failed = true;
+/// What `svc status` prints for `dirs` (lines for stdout, lines for stderr) and what
+/// they add to its exit code.
+fn told_of(format: Format, dirs: &[PathBuf], now: SystemTime) -> (String, String, Told) {
+    let (mut out, mut err) = (String::with_capacity(128 * dirs.len()), String::new());
+    let mut told = Told::default();
+    for d in dirs {
+        let v = report::inspect(d);
+        match (format, &v) {
+            (Format::Line, Ok(v)) => report::line_into(v, now, &mut out),
+            (Format::Json, Ok(v)) => out.push_str(&report::json(v, now)),
+            (Format::Json, Err(u)) => out.push_str(&report::json_error(u)),
+            (_, Err(u)) => {
+                err.push_str(&format!("{}: {}\n", u.dir, u.problem));
+                told = told.add(&v);
+                continue;
+            }
+            (Format::Prom, Ok(_)) => {}
+        }
+        out.push('\n');
+        told = told.add(&v);
+    }
+    (out, err, told)
+}
+
+/// What the directories of a status said, for its exit code.
+#[derive(Debug, Default, Clone, Copy)]
+struct Told {
+    /// A directory failed.
+    failed: bool,
+    /// Whether supervise runs could not be told for a directory.
+    unknown: bool,
+}
+
+impl Told {
+    fn add(self, v: &Result<report::View, report::Unreadable>) -> Told {
+        match v {
+            Ok(_) => self,
+            Err(u) => self.merge(Told {
+                failed: !u.unknown,
+                unknown: u.unknown,
+            }),
         }
     }
-    match (failed, unknown) {
-        (true, _) => EXIT_FAILED,
-        (false, true) => EXIT_UNKNOWN,
-        (false, false) => EXIT_OK,
+
+    fn merge(self, o: Told) -> Told {
+        Told {
+            failed: self.failed || o.failed,
+            unknown: self.unknown || o.unknown,
+        }
+    }
+
+    /// 1 if a directory failed, else 4 if one could not be told, else 0.
+    fn code(self) -> u8 {
+        match (self.failed, self.unknown) {
+            (true, _) => EXIT_FAILED,
+            (false, true) => EXIT_UNKNOWN,
+            (false, false) => EXIT_OK,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! built from the 20 bytes alone and the fields only `state` knows are left out.
 
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::client::{self, Problem};
@@ -103,6 +103,51 @@ impl Unreadable {
             problem: p.to_string(),
             unknown: p.is_unknown(),
         }
+    }
+}
+
+/// Directories per thread below which another thread costs more than it saves (a
+/// directory takes a few microseconds, a thread some tens).
+const DIRS_PER_THREAD: usize = 48;
+
+/// The most threads a status of many reads with.
+const MAX_THREADS: usize = 8;
+
+/// `work` over `dirs` cut in consecutive chunks, one per CPU this process may run on
+/// as far as the directories are worth it, the first on the calling thread; the
+/// results in the order of `dirs`. Reading a status directory is a handful of system
+/// calls, so a status of many is bound by them, and they run in parallel.
+pub fn in_chunks<T: Send>(dirs: &[PathBuf], work: impl Fn(&[PathBuf]) -> T + Sync) -> Vec<T> {
+    let threads = (dirs.len() / DIRS_PER_THREAD).clamp(1, MAX_THREADS.min(cpus()));
+    if threads == 1 {
+        return vec![work(dirs)];
+    }
+    let size = dirs.len().div_ceil(threads);
+    let mut chunks = dirs.chunks(size);
+    let first = chunks.next().unwrap_or(&[]);
+    std::thread::scope(|scope| {
+        let others: Vec<_> = chunks.map(|c| scope.spawn(|| work(c))).collect();
+        let mut all = vec![work(first)];
+        // A thread that panicked has nothing to give: its part is done again here.
+        all.extend(
+            others
+                .into_iter()
+                .zip(dirs.chunks(size).skip(1))
+                .map(|(h, c)| h.join().unwrap_or_else(|_| work(c))),
+        );
+        all
+    })
+}
+
+/// The CPUs this process may run on (1 when that cannot be told).
+fn cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the call writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) != 0 {
+            return 1;
+        }
+        usize::try_from(libc::CPU_COUNT(&set)).map_or(1, |n| n.max(1))
     }
 }
 
@@ -203,47 +248,48 @@ fn secs_between(from: SystemTime, to: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
-fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+/// `n word` or `n words`.
+struct Plural<'a>(u64, &'a str);
+
+impl std::fmt::Display for Plural<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.0 == 1 { "" } else { "s" };
+        write!(f, "{} {}{s}", self.0, self.1)
     }
+}
+
+fn plural(n: u64, word: &str) -> Plural<'_> {
+    Plural(n, word)
 }
 
 /// What the operator wants, as svstat says it: `normally up` when the want agrees
 /// with where the service is, `want up` / `want down` when it does not (a change is
 /// under way), `once` for a service run once.
-fn wish(want: Want, running: bool) -> String {
+fn wish(want: Want, running: bool, s: &mut String) {
     match (want, running) {
-        (Want::Up, true) => ", normally up".into(),
-        (Want::Down, false) => ", normally down".into(),
-        (Want::Once, _) => ", once".into(),
-        (w, _) => format!(", want {}", w.name()),
+        (Want::Up, true) => s.push_str(", normally up"),
+        (Want::Down, false) => s.push_str(", normally down"),
+        (Want::Once, _) => s.push_str(", once"),
+        (w, _) => {
+            let _ = write!(s, ", want {}", w.name());
+        }
     }
 }
 
 /// The human line: `status/app: up (pid 4242) 3600 seconds, normally up, alarms on, 2 restarts`.
 pub fn line(v: &View, now: SystemTime) -> String {
-    let mut s = format!("{}: ", v.dir);
+    let mut s = String::with_capacity(128);
+    line_into(v, now, &mut s);
+    s
+}
+
+/// [`line`], added to `s`.
+pub fn line_into(v: &View, now: SystemTime, s: &mut String) {
+    s.push_str(&v.dir);
+    s.push_str(": ");
     let secs = secs_between(v.since, now) as u64;
     if !v.supervise_running {
-        s.push_str("supervise not running");
-        match v.orphan {
-            Some(p) => {
-                let _ = write!(s, "; its service pid {p} is still running, unsupervised");
-            }
-            None => {
-                let _ = write!(s, "; service down {}", plural(secs, "second"));
-            }
-        }
-        if let Some(g) = &v.gave_up {
-            let _ = write!(s, ", {g}");
-        }
-        if let Some(e) = v.last_exit {
-            let _ = write!(s, ", last {}", e.how);
-        }
-        return s;
+        return unsupervised_line(v, secs, s);
     }
     match (v.phase, v.pid) {
         (statefile::Phase::Stopping, Some(p)) => {
@@ -275,7 +321,7 @@ pub fn line(v: &View, now: SystemTime) -> String {
     if v.paused {
         s.push_str(", paused");
     }
-    s.push_str(&wish(v.want, v.pid.is_some()));
+    wish(v.want, v.pid.is_some(), s);
     s.push_str(if v.alarms {
         ", alarms on"
     } else {
@@ -324,11 +370,29 @@ pub fn line(v: &View, now: SystemTime) -> String {
             );
         }
     }
-    checks_line(v, now, &mut s);
+    checks_line(v, now, s);
     if let Some(e) = &v.state_error {
         let _ = write!(s, " (state file unreadable: {e})");
     }
-    s
+}
+
+/// The line of a directory whose supervise is gone.
+fn unsupervised_line(v: &View, secs: u64, s: &mut String) {
+    s.push_str("supervise not running");
+    match v.orphan {
+        Some(p) => {
+            let _ = write!(s, "; its service pid {p} is still running, unsupervised");
+        }
+        None => {
+            let _ = write!(s, "; service down {}", plural(secs, "second"));
+        }
+    }
+    if let Some(g) = &v.gave_up {
+        let _ = write!(s, ", {g}");
+    }
+    if let Some(e) = v.last_exit {
+        let _ = write!(s, ", last {}", e.how);
+    }
 }
 
 /// The checks' part of the line: the service's own status, the last health check,
@@ -684,6 +748,19 @@ mod tests {
             status_text: None,
             health: None,
             last_failure: None,
+        }
+    }
+
+    #[test]
+    fn chunks_keep_the_order_and_cover_every_directory() {
+        for n in [0, 1, 47, 48, 97, 200, 1000] {
+            let dirs: Vec<PathBuf> = (0..n).map(|i| PathBuf::from(i.to_string())).collect();
+            let parts = in_chunks(&dirs, |c| c.to_vec());
+            assert!(parts.len() <= MAX_THREADS && !parts.is_empty(), "{n}");
+            if n >= 2 * DIRS_PER_THREAD && cpus() > 1 {
+                assert!(parts.len() > 1, "{n} directories on {} CPUs", cpus());
+            }
+            assert_eq!(parts.concat(), dirs, "{n}");
         }
     }
 
