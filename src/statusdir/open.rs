@@ -8,7 +8,10 @@
 //! followed, for reading or writing, dangling or not), `O_NONBLOCK` (a FIFO never
 //! blocks the open) and `O_CLOEXEC`, then checked with `fstat`: a regular file where
 //! one is expected, a FIFO where one is expected, and for a file about to be written,
-//! no other hard link (writing it would write them too). Reads are bounded. Nothing
+//! no other hard link (writing it would write them too). A reader that needs only the
+//! bytes ([`Dir::read_bytes`], `svc`'s and the host's reads) asks `fstat` only when
+//! its one read says something is off: a status of many costs three system calls a
+//! file. Reads are bounded. Nothing
 //! here deletes a file other than the squatters of names that are supervise's own by
 //! contract (`status.new`, `state.new`, and non-FIFOs where a FIFO must be), and the
 //! errors say what is wrong with a file without ever quoting what is in it.
