@@ -30,7 +30,7 @@
 //! glibc's wrappers in a threaded process (the test harness) would signal the
 //! parent's threads to change their ids too.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -132,11 +132,8 @@ impl fmt::Display for StartFailure {
 #[derive(Debug)]
 pub struct Spec {
     path: CString,
-    // Own the strings the pointer arrays point into.
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    _env: Vec<CString>,
-    env_ptrs: Vec<*const libc::c_char>,
+    argv: Packed,
+    env: Packed,
     dir: Option<CString>,
     umask: Option<libc::mode_t>,
     limits: Vec<(i32, libc::rlimit)>,
@@ -160,25 +157,90 @@ fn c_string(bytes: Vec<u8>) -> CString {
     }
 }
 
-/// A null-terminated array of pointers into `strings`.
-fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
-    let mut p: Vec<*const libc::c_char> = strings.iter().map(|a| a.as_ptr()).collect();
-    p.push(std::ptr::null());
-    p
+/// Borrowed name-value pairs of an owned environment.
+pub fn pairs(env: &[(OsString, OsString)]) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+    env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+}
+
+/// C strings in one buffer, and the null-terminated array of pointers to them that
+/// exec takes: two allocations for an environment instead of one per variable (they
+/// stay in supervise's heap for its whole life, as many as supervise has services).
+#[derive(Debug)]
+struct Packed {
+    // What the pointers point into: never changed after they are taken.
+    _bytes: Box<[u8]>,
+    pointers: Box<[*const libc::c_char]>,
+}
+
+impl Packed {
+    /// Each string made of its pieces, cut at a NUL as exec would.
+    fn new<'a, S>(strings: impl IntoIterator<Item = S>) -> Packed
+    where
+        S: IntoIterator<Item = &'a [u8]>,
+    {
+        let mut bytes = Vec::new();
+        let mut starts = Vec::new();
+        for pieces in strings {
+            starts.push(bytes.len());
+            let mut cut = false;
+            for piece in pieces {
+                if cut {
+                    continue;
+                }
+                match piece.iter().position(|&b| b == 0) {
+                    Some(at) => {
+                        bytes.extend_from_slice(&piece[..at]);
+                        cut = true;
+                    }
+                    None => bytes.extend_from_slice(piece),
+                }
+            }
+            bytes.push(0);
+        }
+        let bytes = bytes.into_boxed_slice();
+        let base = bytes.as_ptr();
+        let pointers = starts
+            .into_iter()
+            // SAFETY: every start is an offset inside `bytes`.
+            .map(|at| unsafe { base.add(at) }.cast::<libc::c_char>())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        Packed {
+            _bytes: bytes,
+            pointers,
+        }
+    }
+
+    /// `NAME=value` strings.
+    fn env<'a>(vars: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>) -> Packed {
+        Packed::new(
+            vars.into_iter()
+                .map(|(k, v)| [k.as_bytes(), b"=".as_slice(), v.as_bytes()]),
+        )
+    }
+
+    fn as_ptr(&self) -> *const *const libc::c_char {
+        self.pointers.as_ptr()
+    }
+
+    /// The strings as exec sees them: through the pointers, up to the null one.
+    #[cfg(test)]
+    fn strings(&self) -> Vec<&std::ffi::CStr> {
+        self.pointers
+            .iter()
+            .take_while(|p| !p.is_null())
+            // SAFETY: each pointer is to a NUL-terminated string in `_bytes`.
+            .map(|&p| unsafe { std::ffi::CStr::from_ptr(p) })
+            .collect()
+    }
 }
 
 impl Spec {
     /// Prepares the exec of a helper program in supervise's own environment, as
     /// supervise, in a session of its own.
     pub fn new(program: &Program) -> Spec {
-        let mut spec = Spec::build(
-            program,
-            std::env::vars_os().collect(),
-            None,
-            None,
-            &[],
-            None,
-        );
+        let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let mut spec = Spec::build(program, Packed::env(pairs(&env)), None, None, &[], None);
         spec.own_session = true;
         spec
     }
@@ -189,7 +251,7 @@ impl Spec {
             .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
             .collect();
         env.extend(extra);
-        let mut spec = Spec::build(program, env, None, None, &[], None);
+        let mut spec = Spec::build(program, Packed::env(pairs(&env)), None, None, &[], None);
         spec.own_session = true;
         spec
     }
@@ -197,10 +259,19 @@ impl Spec {
     /// Prepares the start of the service as its launch says: its own process group,
     /// in supervise's session.
     pub fn for_launch(l: &Launch) -> Spec {
+        Spec::for_launch_with(l, pairs(&l.env))
+    }
+
+    /// [`Spec::for_launch`] with `env` instead of the launch's environment (read
+    /// once, straight into the strings exec takes).
+    pub fn for_launch_with<'a>(
+        l: &Launch,
+        env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+    ) -> Spec {
         let ids = l.ids.as_ref().map(|i| (i.uid, i.gid, i.groups.clone()));
         Spec::build(
             &l.program,
-            l.env.clone(),
+            Packed::env(env),
             l.dir.as_deref(),
             l.umask,
             &l.limits,
@@ -210,27 +281,14 @@ impl Spec {
 
     fn build(
         program: &Program,
-        env: Vec<(OsString, OsString)>,
+        env: Packed,
         dir: Option<&Path>,
         umask: Option<u32>,
         limits: &[Rlimit],
         ids: Option<(libc::uid_t, libc::gid_t, Vec<libc::gid_t>)>,
     ) -> Spec {
         let path = c_string(program.path.clone().into_os_string().into_vec());
-        let argv: Vec<CString> = program
-            .argv
-            .iter()
-            .map(|a| c_string(OsString::into_vec(a.clone())))
-            .collect();
-        let env: Vec<CString> = env
-            .into_iter()
-            .map(|(k, v)| {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend(v.into_vec());
-                c_string(kv)
-            })
-            .collect();
+        let argv = Packed::new(program.argv.iter().map(|a| [a.as_bytes()]));
         let limits = limits
             .iter()
             .map(|l| {
@@ -246,10 +304,8 @@ impl Spec {
             .collect();
         Spec {
             path,
-            argv_ptrs: pointers(&argv),
-            _argv: argv,
-            env_ptrs: pointers(&env),
-            _env: env,
+            argv,
+            env,
             dir: dir.map(|d| c_string(d.as_os_str().as_bytes().to_vec())),
             umask: umask.map(|m| m as libc::mode_t),
             limits,
@@ -479,11 +535,7 @@ fn run_child(spec: &Spec, stdio: Stdio<'_>, report: &AtomicU64) -> ! {
                 fail(report, Step::Chdir);
             }
         }
-        libc::execve(
-            spec.path.as_ptr(),
-            spec.argv_ptrs.as_ptr(),
-            spec.env_ptrs.as_ptr(),
-        );
+        libc::execve(spec.path.as_ptr(), spec.argv.as_ptr(), spec.env.as_ptr());
         fail(report, Step::Exec)
     }
 }
@@ -545,6 +597,36 @@ mod tests {
         let got = unsafe { libc::waitpid(child.pid.as_raw(), &mut status, 0) };
         assert_eq!(got, child.pid.as_raw());
         (child, status)
+    }
+
+    #[test]
+    fn packed_strings_are_what_exec_gets_and_survive_a_move() {
+        let strings = ["A=1", "", "PATH=/bin:/usr/bin", "x=y=z"];
+        let packed = Packed::new(strings.iter().map(|s| [s.as_bytes()]));
+        let moved = Box::new(packed);
+        let got: Vec<&str> = moved
+            .strings()
+            .iter()
+            .map(|c| c.to_str().unwrap())
+            .collect();
+        assert_eq!(got, strings);
+        let none: [[&[u8]; 1]; 0] = [];
+        assert!(Packed::new(none).strings().is_empty());
+        let cut = Packed::new([[b"A=x\0y".as_slice(), b"z".as_slice()]]);
+        assert_eq!(cut.strings(), [c"A=x"], "cut at the NUL, as exec would");
+        // The service sees the environment it was given, through the packed pointers.
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let cmd = format!("echo \"$A:$B\" > {}", out.path().display());
+        let spec = Spec::with_env(
+            &program("/bin/sh", &["-c", &cmd]),
+            vec![("A".into(), "one".into()), ("B".into(), "two words".into())],
+        );
+        let (_, status) = run(&spec);
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+        assert_eq!(
+            std::fs::read_to_string(out.path()).unwrap(),
+            "one:two words\n"
+        );
     }
 
     #[test]

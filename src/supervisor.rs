@@ -63,19 +63,31 @@ fn fatal(code: u8, message: impl Into<String>) -> Fatal {
 
 /// Runs `supervise` with its arguments (program name excluded); returns the exit code.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    match set_up(args.into_iter().collect()) {
+        Ok(mut sup) => sup.run(),
+        Err(code) => code,
+    }
+}
+
+/// Everything before the loop: the arguments, the process, the supervisor and the
+/// service's first start. Out of line, so that its locals (the options, the parser)
+/// are below the loop's frames and let go with the stack at every idle wait, not
+/// kept dirty above them in `main`'s frame for supervise's whole life.
+#[inline(never)]
+fn set_up(args: Vec<std::ffi::OsString>) -> Result<Box<Supervisor>, u8> {
     let mut opts = match cli::parse(args) {
         Ok(cli::Cli::Run(opts)) => opts,
         Ok(cli::Cli::Version) => {
             println!("supervise {}", env!("CARGO_PKG_VERSION"));
-            return 0;
+            return Err(0);
         }
         Ok(cli::Cli::Help) => {
             print!("{}", cli::USAGE);
-            return 0;
+            return Err(0);
         }
         Err(e) => {
             eprintln!("supervise: {e} (see supervise -h)");
-            return EXIT_USAGE;
+            return Err(EXIT_USAGE);
         }
     };
     daemon::sanitize_process();
@@ -83,7 +95,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
         Ok(n) => n,
         Err(e) => {
             eprintln!("supervise: {e}");
-            return EXIT_SETUP;
+            return Err(EXIT_SETUP);
         }
     };
     // As a container's init, or asked to: stay in front, take in orphans.
@@ -94,7 +106,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
         opts.foreground = true;
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             eprintln!("supervise: cannot become a subreaper: {e}");
-            return EXIT_SETUP;
+            return Err(EXIT_SETUP);
         }
     }
     let readiness = if opts.foreground {
@@ -104,7 +116,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
             Ok(r) => Some(r),
             Err(e) => {
                 eprintln!("supervise: cannot fork into the background: {e}");
-                return EXIT_SETUP;
+                return Err(EXIT_SETUP);
             }
         }
     };
@@ -114,12 +126,12 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
             if !f.message.is_empty() {
                 eprintln!("supervise: {}", f.message);
             }
-            return f.code;
+            return Err(f.code);
         }
     };
     if let Err(f) = sup.start() {
         eprintln!("supervise: {}", f.message);
-        return f.code;
+        return Err(f.code);
     }
     if let Some(r) = readiness {
         if let Err(e) = r.ready() {
@@ -127,7 +139,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
                 .warn(format_args!("cannot detach from the caller: {e}"));
         }
     }
-    sup.run()
+    Ok(sup)
 }
 
 /// The signals supervise takes through its signalfd.
@@ -448,8 +460,10 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Everything that can fail before the service starts: the command, the status
-    /// directory, the logs, the signalfd.
-    pub fn new(opts: &Options, nofile: Option<u64>) -> Result<Supervisor, Fatal> {
+    /// directory, the logs, the signalfd. Boxed: a supervisor is some kilobytes, and
+    /// in `main`'s frame (twice, with the `Result`) they would be stack that stays
+    /// dirty above every wait (the idle release frees only what is below).
+    pub fn new(opts: &Options, nofile: Option<u64>) -> Result<Box<Supervisor>, Fatal> {
         let loaded = config::load(&opts.config, &opts.name, opts.config_named)
             .map_err(|e| fatal(EXIT_USAGE, e.to_string()))?;
         let launch = launch::prepare(&opts.command, &loaded.config)
@@ -565,7 +579,7 @@ impl Supervisor {
         }
         let mut follow = Follow::default();
         follow.set_pidfile(loaded.config.pidfile.clone());
-        Ok(Supervisor {
+        Ok(Box::new(Supervisor {
             dir,
             log,
             machine: {
@@ -574,7 +588,7 @@ impl Supervisor {
                 Machine::new(timing, policy)
             },
             spec: service_spec(&launch, nofile, &checks),
-            launch,
+            launch: for_probes(launch, &loaded.config),
             checks,
             follow,
             service_uid,
@@ -618,7 +632,7 @@ impl Supervisor {
             published: Published::default(),
             exit: false,
             me: std::process::id(),
-        })
+        }))
     }
 
     /// Wants the service up and starts it. The start returns once the service has
@@ -1395,7 +1409,7 @@ impl Supervisor {
                 }
                 self.follow.set_pidfile(loaded.config.pidfile.clone());
                 self.spec = service_spec(&launch, self.nofile, &self.checks);
-                self.launch = launch;
+                self.launch = for_probes(launch, &loaded.config);
                 self.watch = start_watch(
                     &self.cli_watch,
                     &loaded.config,
@@ -1851,19 +1865,31 @@ fn connect_unix(path: &std::path::Path) -> io::Result<OwnedFd> {
 /// never the service's or a probe's.
 const NOT_PASSED_ON: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
+/// What of the launch supervise keeps after the service's start is made from it:
+/// all of it for `exec` probes, which run as the service does; without one, not the
+/// environment, which the start holds already (a copy less for supervise's life).
+fn for_probes(mut launch: launch::Launch, cfg: &Config) -> launch::Launch {
+    let exec = |c: &crate::ready::Check| matches!(c, crate::ready::Check::Exec(_));
+    let ready = matches!(&cfg.ready, crate::ready::Ready::Probe(c) if exec(c));
+    if !ready && !cfg.health.as_ref().is_some_and(exec) {
+        launch.env = Vec::new();
+    }
+    launch
+}
+
 /// The service's start, with the descriptor limit supervise was given when it raised
 /// its own.
 fn service_spec(launch: &launch::Launch, nofile: Option<u64>, checks: &Checks) -> Spec {
-    let mut launch = launch.clone();
     // supervise's own notification socket (systemd's, when it runs under systemd) is
     // not the service's: only the service's own, if it has one.
-    launch
-        .env
-        .retain(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o));
-    launch
-        .env
-        .extend(checks.env().into_iter().map(|(k, v)| (k.into(), v.into())));
-    let mut spec = Spec::for_launch(&launch);
+    let own = checks.env();
+    let env = child::pairs(&launch.env)
+        .filter(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o))
+        .chain(
+            own.iter()
+                .map(|(k, v)| (std::ffi::OsStr::new(k), std::ffi::OsStr::new(v))),
+        );
+    let mut spec = Spec::for_launch_with(launch, env);
     if let Some(soft) = nofile {
         spec.restore_nofile(soft);
     }
@@ -1900,14 +1926,13 @@ fn spawn_probe(
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_os_str());
     let program = Program::from_plan(plan, path).map_err(|e| invalid(e.to_string()))?;
-    let mut probe = launch::Launch {
+    let probe = launch::Launch {
         program,
+        env: Vec::new(),
         ..launch.clone()
     };
-    probe
-        .env
-        .retain(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o));
-    let mut spec = Spec::for_launch(&probe);
+    let env = child::pairs(&launch.env).filter(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o));
+    let mut spec = Spec::for_launch_with(&probe, env);
     if let Some(soft) = nofile {
         spec.restore_nofile(soft);
     }
