@@ -136,6 +136,21 @@ pub fn stop(s: &Service, wait: bool) -> Result<(), RpcError> {
     stop_many(&[s], wait).pop().unwrap_or(Ok(()))
 }
 
+/// How long a reader waits for `state` to catch up with `status` (supervise writes it
+/// right after, or 10 ms after a start).
+const SETTLE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// The process's info once `state` agrees with `status` (or as it is, past
+/// [`SETTLE_PATIENCE`]): what a start is measured from, so that the record of an
+/// earlier change, landing after the letter, is not taken for this start's outcome.
+fn settled(s: &Service, now: SystemTime) -> Info {
+    let i = info::read(s, now);
+    if i.settled {
+        return i;
+    }
+    wait_until(s, SETTLE_PATIENCE, |i| i.settled)
+}
+
 /// What a start of `s` that began from `before` has come to, if anything yet. A
 /// state is believed only once supervise has acted (a new start), so a FATAL or
 /// EXITED from before the `u` is not taken for this start's failure.
@@ -165,7 +180,7 @@ pub fn start_many(list: &[&Service], wait: bool) -> Vec<Result<(), RpcError>> {
     let mut out: Vec<Option<Result<(), RpcError>>> = Vec::with_capacity(list.len());
     let mut before: Vec<Info> = Vec::with_capacity(list.len());
     for s in list {
-        let b = info::read(s, now);
+        let b = settled(s, now);
         let refused = match b.state {
             State::Running | State::Starting | State::Stopping | State::Backoff => {
                 Some(Err(RpcError::new(Fault::AlreadyStarted, &s.name)))
@@ -205,7 +220,9 @@ pub fn stop_many(list: &[&Service], wait: bool) -> Vec<Result<(), RpcError>> {
             _ => Some(Err(RpcError::new(Fault::NotRunning, &s.name))),
         })
         .collect();
-    let stopped = |i: &Info| matches!(i.state, State::Stopped | State::Exited | State::Fatal);
+    // Settled too: a start right after must read the stop's own record.
+    let stopped =
+        |i: &Info| i.settled && matches!(i.state, State::Stopped | State::Exited | State::Fatal);
     let decided = wait_all(list, &out, STOP_PATIENCE, |i, _| {
         stopped(i).then_some(Ok(()))
     });

@@ -323,7 +323,9 @@ pub fn build(
         description: String::new(),
         starts: record.map_or(0, |r| r.starts),
         tries: record.map_or(0, |r| r.failed_starts),
-        settled: record.is_some_and(|r| r.pid == pid),
+        // The record is of this status only if it names the same pid since the same
+        // moment: a pid of 0 before a start and after a stop is the same pid.
+        settled: record.is_some_and(|r| r.pid == pid && since.is_none_or(|s| s == r.since)),
         last_pid: last.map_or(0, |e| e.pid),
         writer: record.map_or(0, |r| r.supervise_pid),
     };
@@ -425,6 +427,44 @@ mod tests {
         }
         let codes: Vec<i32> = State::ALL.iter().map(|s| s.code()).collect();
         assert_eq!(codes, vec![0, 10, 20, 30, 40, 100, 200, 1000]);
+    }
+
+    #[test]
+    fn a_record_is_settled_only_for_the_same_pid_since_the_same_moment() {
+        use crate::host::config::testing::loaded;
+        use crate::host::service::{Layout, service};
+        let spec = &loaded("[supervisord]\n[program:web]\ncommand=web\n").processes[0];
+        let svc = service(spec, &Layout { root: "/r".into() }, None)
+            .unwrap()
+            .0;
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        let status = |pid, secs| crate::status::Status {
+            pid,
+            since: crate::status::Tai64n::from_system_time(at(secs)),
+            paused: false,
+            want: crate::status::Want::Up,
+            alarms: true,
+        };
+        let record = |pid, secs, starts| Record {
+            pid,
+            since: at(secs),
+            starts,
+            ..crate::statefile::decode(
+                "format=1\nsupervise_pid=9\nservice=web\ncommand=web\nphase=down\n\
+                 want=up\npid=0\nsince=0\nstarts=0\n",
+            )
+            .unwrap()
+        };
+        let now = at(2_000_000_000);
+        // Down before the first start and down after a stop: both pid 0, but the
+        // record of before the start is not the stop's (its since is older).
+        let stale = record(0, 1_000, 0);
+        assert!(!build(&svc, true, Some(status(0, 1_100)), Some(&stale), now).settled);
+        let fresh = record(0, 1_100, 1);
+        assert!(build(&svc, true, Some(status(0, 1_100)), Some(&fresh), now).settled);
+        let other = record(41, 1_100, 1);
+        assert!(!build(&svc, true, Some(status(42, 1_100)), Some(&other), now).settled);
+        assert!(!build(&svc, true, Some(status(0, 1_100)), None, now).settled);
     }
 
     #[test]
