@@ -14,6 +14,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=link/supervise.ld");
+    println!("cargo:rerun-if-changed=link/supervise-bss.ld");
     println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=.cargo/config.toml");
@@ -29,6 +30,14 @@ fn main() {
         println!(
             "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
             script.display()
+        );
+    }
+    // The static glibc's data laid out so that what start-up writes shares pages.
+    let bss = dir.join("link").join("supervise-bss.ld");
+    if crt_static() && bss.exists() {
+        println!(
+            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
+            bss.display()
         );
     }
     // Relative relocations packed (DT_RELR): ld.so reads 2 kB instead of 18 kB at

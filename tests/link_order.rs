@@ -59,3 +59,33 @@ fn the_loop_is_in_the_gathered_section() {
          (needs valgrind) and commit link/supervise.ld"
     );
 }
+
+/// `link/supervise-bss.ld`: the static glibc's 16 kB of pthread keys, which supervise
+/// never writes, come after every other zero-filled variable, so that those that
+/// start-up writes share pages (two dirty pages of .bss instead of three).
+#[test]
+fn the_unwritten_keys_come_after_the_rest_of_bss() {
+    let bin = common::supervise_bin();
+    let Some(symbols) = tool("nm", &["-S", bin]) else {
+        eprintln!("nm (binutils) is missing: not checked");
+        return;
+    };
+    let bss: Vec<(u64, u64, &str)> = symbols
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (addr, size) = (u64::from_str_radix(f.first()?, 16).ok()?, f.get(1)?);
+            let size = u64::from_str_radix(size, 16).ok()?;
+            matches!(*f.get(2)?, "b" | "B").then_some((addr, size, *f.get(3)?))
+        })
+        .collect();
+    let Some(&(keys, _, _)) = bss.iter().find(|s| s.2 == "__pthread_keys") else {
+        eprintln!("{bin} has no __pthread_keys: not a static glibc build, not checked");
+        return;
+    };
+    let after: Vec<&str> = bss.iter().filter(|s| s.0 > keys).map(|s| s.2).collect();
+    assert!(
+        after.is_empty(),
+        "after __pthread_keys in {bin}: {after:?} (link/supervise-bss.ld not in use?)"
+    );
+}
