@@ -61,8 +61,11 @@ fn trim_stack() {
     let page = page_size();
     let here = 0u8;
     let sp = std::ptr::from_ref(&here).addr() as u64;
-    // This frame and its callers above, and one page more, stay.
-    let top = (sp / page).saturating_sub(1) * page;
+    // This frame and its callers above stay, with room below for libc's madvise,
+    // called from here (what runs after this function, the code's release and
+    // poll, is called from the frame above, so it stays above this one); the page
+    // boundary below that room is where the trim starts.
+    let top = sp.saturating_sub(MADVISE_ROOM) / page * page;
     let bottom = top.saturating_sub(STACK_TRIM).max(floor);
     if top > bottom {
         // SAFETY: [bottom, top) lies below every live frame of this thread (the only
@@ -76,6 +79,9 @@ fn trim_stack() {
         }
     }
 }
+
+/// Stack kept below [`trim_stack`]'s frame, for the madvise it calls (a few words).
+const MADVISE_ROOM: u64 = 256;
 
 /// How far below the current frame the stack is trimmed at most: deeper than
 /// supervise ever calls.
