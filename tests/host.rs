@@ -256,9 +256,19 @@ fn host_and_supervise_crashes_restart_no_service() {
     wait_until("a new supervise", || {
         read_lock_pid(&b.dir("a")).is_some_and(|p| p != sup && alive(p))
     });
-    wait_until("it adopted the service", || {
-        read_state(&b.dir("a")).is_some_and(|r| r.adopted && r.pid == a)
-    });
+    let adopted = || read_state(&b.dir("a")).is_some_and(|r| r.adopted && r.pid == a);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !adopted() {
+        // Said in full if it fails: what the directory records and what supervise said.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not adopted in {PATIENCE:?}: state {:?}\nstatus {:?}\nsupervise.log:\n{}",
+            read_state(&b.dir("a")),
+            read_status(&b.dir("a")),
+            fs::read_to_string(b.dir("a").join("supervise.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert_eq!(b.pids(), before);
     assert_eq!(
         b.events().len(),
