@@ -14,7 +14,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=link/supervise.ld");
-    println!("cargo:rerun-if-changed=link/supervise-bss.ld");
+    println!("cargo:rerun-if-changed=link/supervise-bss.ld.in");
     println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=.cargo/config.toml");
@@ -33,12 +33,8 @@ fn main() {
         );
     }
     // The static glibc's data laid out so that what start-up writes shares pages.
-    let bss = dir.join("link").join("supervise-bss.ld");
-    if crt_static() && bss.exists() {
-        println!(
-            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
-            bss.display()
-        );
+    if crt_static() {
+        bss_script(&dir);
     }
     // Relative relocations packed (DT_RELR): ld.so reads 2 kB instead of 18 kB at
     // every start of supervise and svc. glibc understands them from 2.36 on.
@@ -54,6 +50,30 @@ fn main() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--push-state,--whole-archive,{},--pop-state",
             eh.display()
+        );
+    }
+}
+
+/// `link/supervise-bss.ld.in` with its anchor (the last zero-filled output section of
+/// this glibc: a linker script inserting after a section that is not there fails the
+/// link), written to OUT_DIR and passed to supervise's link.
+fn bss_script(dir: &std::path::Path) {
+    let Ok(template) = std::fs::read_to_string(dir.join("link").join("supervise-bss.ld.in")) else {
+        return;
+    };
+    let Some(out) = env::var_os("OUT_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let last = if glibc_at_least(2, 38) {
+        ".bss"
+    } else {
+        "__libc_freeres_ptrs"
+    };
+    let script = out.join("supervise-bss.ld");
+    if std::fs::write(&script, template.replace("@LAST_BSS@", last)).is_ok() {
+        println!(
+            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
+            script.display()
         );
     }
 }

@@ -167,9 +167,10 @@ pub fn pairs(env: &[(OsString, OsString)]) -> impl Iterator<Item = (&OsStr, &OsS
 /// stay in supervise's heap for its whole life, as many as supervise has services).
 #[derive(Debug)]
 struct Packed {
-    // What the pointers point into: never changed after they are taken.
-    _bytes: Box<[u8]>,
-    pointers: Box<[*const libc::c_char]>,
+    // What the pointers point into: never changed (nor reborrowed) after they are
+    // taken; a Vec, whose moves leave its buffer and the pointers into it alone.
+    _bytes: Vec<u8>,
+    pointers: Vec<*const libc::c_char>,
 }
 
 impl Packed {
@@ -197,7 +198,8 @@ impl Packed {
             }
             bytes.push(0);
         }
-        let bytes = bytes.into_boxed_slice();
+        // Exactly its size (it stays for supervise's life), before any pointer into it.
+        bytes.shrink_to_fit();
         let base = bytes.as_ptr();
         let pointers = starts
             .into_iter()

@@ -48,8 +48,10 @@ pub fn release_and_wait(fds: &mut [libc::pollfd]) -> std::io::Result<usize> {
 
 /// The stack pages below the current frame go back to the system: start-up and a
 /// restart call deeper than the loop waits, and those pages stay dirty otherwise.
-/// Below the stack pointer nothing is live (the 128-byte red zone is well inside the
-/// page left alone). The range never leaves the stack's own mapping: it stops at the
+/// Below the stack pointer nothing is live but what this function calls (madvise:
+/// a return address and a few words, inside the room kept; the 128-byte red zone is
+/// inside it too). What runs after it (the code's release, poll) may go below this
+/// frame again: those pages come back zeroed, and are written before they are read. The range never leaves the stack's own mapping: it stops at the
 /// lowest address that mapping had at start-up ([`stack_floor`]; a stack mapping only
 /// grows), whatever the kernel's guard gap. A page touched again is a zeroed one, as
 /// it was first.
@@ -62,9 +64,7 @@ fn trim_stack() {
     let here = 0u8;
     let sp = std::ptr::from_ref(&here).addr() as u64;
     // This frame and its callers above stay, with room below for libc's madvise,
-    // called from here (what runs after this function, the code's release and
-    // poll, is called from the frame above, so it stays above this one); the page
-    // boundary below that room is where the trim starts.
+    // called from here; the page boundary below that room is where the trim starts.
     let top = sp.saturating_sub(MADVISE_ROOM) / page * page;
     let bottom = top.saturating_sub(STACK_TRIM).max(floor);
     if top > bottom {

@@ -588,7 +588,7 @@ impl Supervisor {
                 Machine::new(timing, policy)
             },
             spec: service_spec(&launch, nofile, &checks),
-            launch: for_probes(launch, &loaded.config),
+            launch: for_probes(launch, checks.settings()),
             checks,
             follow,
             service_uid,
@@ -1409,7 +1409,7 @@ impl Supervisor {
                 }
                 self.follow.set_pidfile(loaded.config.pidfile.clone());
                 self.spec = service_spec(&launch, self.nofile, &self.checks);
-                self.launch = for_probes(launch, &loaded.config);
+                self.launch = for_probes(launch, self.checks.settings());
                 self.watch = start_watch(
                     &self.cli_watch,
                     &loaded.config,
@@ -1866,12 +1866,14 @@ fn connect_unix(path: &std::path::Path) -> io::Result<OwnedFd> {
 const NOT_PASSED_ON: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
 /// What of the launch supervise keeps after the service's start is made from it:
-/// all of it for `exec` probes, which run as the service does; without one, not the
-/// environment, which the start holds already (a copy less for supervise's life).
-fn for_probes(mut launch: launch::Launch, cfg: &Config) -> launch::Launch {
+/// all of it for `exec` probes, which run as the service does; without one in the
+/// checks in force (after a reload whose checks could not be set up, the old ones),
+/// not the environment, which the start holds already (a copy less for supervise's
+/// life).
+fn for_probes(mut launch: launch::Launch, checks: &checks::Settings) -> launch::Launch {
     let exec = |c: &crate::ready::Check| matches!(c, crate::ready::Check::Exec(_));
-    let ready = matches!(&cfg.ready, crate::ready::Ready::Probe(c) if exec(c));
-    if !ready && !cfg.health.as_ref().is_some_and(exec) {
+    let ready = matches!(&checks.ready, crate::ready::Ready::Probe(c) if exec(c));
+    if !ready && !checks.health.as_ref().is_some_and(exec) {
         launch.env = Vec::new();
     }
     launch

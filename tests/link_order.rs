@@ -60,7 +60,7 @@ fn the_loop_is_in_the_gathered_section() {
     );
 }
 
-/// `link/supervise-bss.ld`: the static glibc's 16 kB of pthread keys, which supervise
+/// `link/supervise-bss.ld.in`: the static glibc's 16 kB of pthread keys, which supervise
 /// never writes, come after every other zero-filled variable, so that those that
 /// start-up writes share pages (two dirty pages of .bss instead of three).
 #[test]
@@ -86,6 +86,6 @@ fn the_unwritten_keys_come_after_the_rest_of_bss() {
     let after: Vec<&str> = bss.iter().filter(|s| s.0 > keys).map(|s| s.2).collect();
     assert!(
         after.is_empty(),
-        "after __pthread_keys in {bin}: {after:?} (link/supervise-bss.ld not in use?)"
+        "after __pthread_keys in {bin}: {after:?} (link/supervise-bss.ld.in not in use?)"
     );
 }

@@ -220,12 +220,16 @@ pub fn stop_many(list: &[&Service], wait: bool) -> Vec<Result<(), RpcError>> {
             _ => Some(Err(RpcError::new(Fault::NotRunning, &s.name))),
         })
         .collect();
-    // Settled too: a start right after must read the stop's own record.
-    let stopped =
-        |i: &Info| i.settled && matches!(i.state, State::Stopped | State::Exited | State::Fatal);
+    let stopped = |i: &Info| matches!(i.state, State::Stopped | State::Exited | State::Fatal);
     let decided = wait_all(list, &out, STOP_PATIENCE, |i, _| {
         stopped(i).then_some(Ok(()))
     });
+    // A start right after must read the stop's own record: wait (bounded) for it.
+    for (s, d) in list.iter().zip(&decided) {
+        if matches!(d, Some(Ok(()))) {
+            settled(s, SystemTime::now());
+        }
+    }
     out.into_iter()
         .zip(decided)
         .zip(list)

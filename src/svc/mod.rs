@@ -534,20 +534,22 @@ fn status(format: Format, dirs: &[PathBuf]) -> u8 {
 /// What `svc status` prints for `dirs` (lines for stdout, lines for stderr) and what
 /// they add to its exit code.
 fn told_of(format: Format, dirs: &[PathBuf], now: SystemTime) -> (String, String, Told) {
+    use std::fmt::Write as _;
     let (mut out, mut err) = (String::with_capacity(128 * dirs.len()), String::new());
     let mut told = Told::default();
+    // Lines or JSON: the Prometheus text is made of all the views at once.
+    let json = format == Format::Json;
     for d in dirs {
         let v = report::inspect(d);
-        match (format, &v) {
-            (Format::Line, Ok(v)) => report::line_into(v, now, &mut out),
-            (Format::Json, Ok(v)) => out.push_str(&report::json(v, now)),
-            (Format::Json, Err(u)) => out.push_str(&report::json_error(u)),
-            (_, Err(u)) => {
-                err.push_str(&format!("{}: {}\n", u.dir, u.problem));
+        match (json, &v) {
+            (false, Ok(v)) => report::line_into(v, now, &mut out),
+            (true, Ok(v)) => out.push_str(&report::json(v, now)),
+            (true, Err(u)) => out.push_str(&report::json_error(u)),
+            (false, Err(u)) => {
+                let _ = writeln!(err, "{}: {}", u.dir, u.problem);
                 told = told.add(&v);
                 continue;
             }
-            (Format::Prom, Ok(_)) => {}
         }
         out.push('\n');
         told = told.add(&v);

@@ -125,16 +125,22 @@ pub fn in_chunks<T: Send>(dirs: &[PathBuf], work: impl Fn(&[PathBuf]) -> T + Syn
     let size = dirs.len().div_ceil(threads);
     let mut chunks = dirs.chunks(size);
     let first = chunks.next().unwrap_or(&[]);
+    let work = &work;
     std::thread::scope(|scope| {
-        let others: Vec<_> = chunks.map(|c| scope.spawn(|| work(c))).collect();
+        // A thread the system refuses (a pids cgroup, RLIMIT_NPROC) leaves its chunk
+        // to this one.
+        let others: Vec<_> = chunks
+            .map(|c| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || work(c))
+                    .map_err(|_| c)
+            })
+            .collect();
         let mut all = vec![work(first)];
-        // A thread that panicked has nothing to give: its part is done again here.
-        all.extend(
-            others
-                .into_iter()
-                .zip(dirs.chunks(size).skip(1))
-                .map(|(h, c)| h.join().unwrap_or_else(|_| work(c))),
-        );
+        all.extend(others.into_iter().map(|t| match t {
+            Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            Err(c) => work(c),
+        }));
         all
     })
 }
