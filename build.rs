@@ -6,7 +6,10 @@
 //! section placed before .text, so the windows holding code it never runs (std's
 //! backtrace printer is half the binary) are never mapped. It relies on lld's
 //! `INSERT BEFORE`, and lld is what rustc uses on x86_64 Linux since 1.90; anywhere
-//! else the layout is left alone. `SUPERVISE_LINK_ORDER=0` turns it off.
+//! else the layout is left alone. In the static build, `link/supervise-bss.ld.in`
+//! also puts glibc's unwritten table of pthread keys after the rest of the
+//! zero-filled data, so that the variables start-up writes share pages.
+//! `SUPERVISE_LINK_ORDER=0` turns both off.
 
 use std::env;
 use std::path::PathBuf;
