@@ -408,6 +408,12 @@ fn a_failing_fork_is_warned_about_and_retried_and_supervise_stays() {
         as_user(&mut c);
         c.args(["sleep", "1000"]).spawn().unwrap()
     };
+    // The blocker counts only once it runs as the user: until then supervise's first
+    // fork would find room (a start, and no failure to see, under load).
+    let blocker_pid = blocker.id();
+    wait_until("the blocker to run as the user", || {
+        fs::read_to_string(format!("/proc/{blocker_pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
     let mut c = Command::new("prlimit");
     c.args(["--nproc=2:2", "--"]);
     as_user(&mut c);
@@ -426,10 +432,20 @@ fn a_failing_fork_is_warned_about_and_retried_and_supervise_stays() {
         process: Some(child),
         daemon_pid: None,
     };
-    wait_until("the fork failure", || {
-        sup.log_wf()
-            .contains("cannot fork: Resource temporarily unavailable")
-    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !sup
+        .log_wf()
+        .contains("cannot fork: Resource temporarily unavailable")
+    {
+        // Said in full if it fails: what supervise logged, and whether it still runs.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fork failure logged in {PATIENCE:?}; supervise.log.wf:\n{}\nsupervise.log:\n{}",
+            sup.log_wf(),
+            fs::read_to_string(dir.join("supervise.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::thread::sleep(Duration::from_millis(2500));
     let wf = sup.log_wf();
     let tries = wf.matches("cannot fork").count();
