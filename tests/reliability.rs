@@ -298,12 +298,11 @@ fn a_deleted_or_replaced_control_fifo_is_made_again() {
             m.file_type().is_fifo()
         })
     });
-    assert!(
+    // supervise makes the FIFO, then says so: the line may follow the FIFO.
+    wait_until("the line saying so", || {
         sup.log_wf()
-            .contains("control was removed or replaced: made a new FIFO"),
-        "{}",
-        sup.log_wf()
-    );
+            .contains("control was removed or replaced: made a new FIFO")
+    });
     // A regular file put in its place is replaced too.
     let tmp = sup.dir.join("junk");
     fs::write(&tmp, "not a fifo").unwrap();
