@@ -258,15 +258,10 @@ impl Spec {
         spec
     }
 
-    /// Prepares the start of the service as its launch says: its own process group,
-    /// in supervise's session.
-    pub fn for_launch(l: &Launch) -> Spec {
-        Spec::for_launch_with(l, pairs(&l.env))
-    }
-
-    /// [`Spec::for_launch`] with `env` instead of the launch's environment (read
-    /// once, straight into the strings exec takes).
-    pub fn for_launch_with<'a>(
+    /// Prepares the start of the service as its launch says, with `env` (read once,
+    /// straight into the strings exec takes) for the launch's environment: its own
+    /// process group, in supervise's session.
+    pub fn for_launch<'a>(
         l: &Launch,
         env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
     ) -> Spec {

@@ -51,10 +51,11 @@ pub fn release_and_wait(fds: &mut [libc::pollfd]) -> std::io::Result<usize> {
 /// Below the stack pointer nothing is live but what this function calls (madvise:
 /// a return address and a few words, inside the room kept; the 128-byte red zone is
 /// inside it too). What runs after it (the code's release, poll) may go below this
-/// frame again: those pages come back zeroed, and are written before they are read. The range never leaves the stack's own mapping: it stops at the
-/// lowest address that mapping had at start-up ([`stack_floor`]; a stack mapping only
-/// grows), whatever the kernel's guard gap. A page touched again is a zeroed one, as
-/// it was first.
+/// frame again: those pages come back zeroed, and are written before they are read.
+/// The range never leaves the stack's own mapping: it stops at the lowest address
+/// that mapping had at start-up ([`stack_floor`]; a stack mapping only grows),
+/// whatever the kernel's guard gap. A page touched again is a zeroed one, as it was
+/// first.
 #[inline(never)]
 fn trim_stack() {
     let Some(floor) = stack_floor() else {

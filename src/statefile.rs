@@ -154,6 +154,16 @@ pub struct Record {
     pub failed_starts: u32,
 }
 
+impl Record {
+    /// Whether this record is about what `status` says: the same pid since the same
+    /// moment. `state` follows `status` (at once, or 10 ms after a start), so one
+    /// naming another pid, or the same pid 0 from before a start or a stop, is about
+    /// to be replaced and says nothing of the process `status` names.
+    pub fn describes(&self, status: &crate::status::Status) -> bool {
+        self.pid == status.pid && self.since == status.since.to_system_time()
+    }
+}
+
 /// Why a state file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -504,6 +514,35 @@ mod tests {
             last_failure: Some("unhealthy: exited 1".into()),
             failed_starts: 2,
         }
+    }
+
+    #[test]
+    fn a_record_describes_the_status_of_its_pid_since_its_moment_only() {
+        let r = Record {
+            pid: 42,
+            ..sample()
+        };
+        let status = |pid, since| crate::status::Status {
+            pid,
+            since: crate::status::Tai64n::from_system_time(since),
+            paused: false,
+            want: Want::Up,
+            alarms: true,
+        };
+        assert!(
+            r.describes(&status(42, r.since)),
+            "nanoseconds survive TAI64N"
+        );
+        assert!(!r.describes(&status(43, r.since)));
+        assert!(!r.describes(&status(42, r.since + Duration::from_nanos(1))));
+        let down = Record {
+            pid: 0,
+            ..r.clone()
+        };
+        assert!(
+            !down.describes(&status(0, r.since + Duration::from_secs(1))),
+            "pid 0 of another moment (before a start, after a stop)"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! only if what they say changed. With no deadline and nothing ready, `poll` sleeps
 //! for ever: an idle supervise makes no system calls at all.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
@@ -1865,6 +1866,11 @@ fn connect_unix(path: &std::path::Path) -> io::Result<OwnedFd> {
 /// never the service's or a probe's.
 const NOT_PASSED_ON: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
+/// The launch's environment without supervise's own notification settings.
+fn passed_on(launch: &launch::Launch) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+    child::pairs(&launch.env).filter(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o))
+}
+
 /// What of the launch supervise keeps after the service's start is made from it:
 /// all of it for `exec` probes, which run as the service does; without one in the
 /// checks in force (after a reload whose checks could not be set up, the old ones),
@@ -1885,13 +1891,8 @@ fn service_spec(launch: &launch::Launch, nofile: Option<u64>, checks: &Checks) -
     // supervise's own notification socket (systemd's, when it runs under systemd) is
     // not the service's: only the service's own, if it has one.
     let own = checks.env();
-    let env = child::pairs(&launch.env)
-        .filter(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o))
-        .chain(
-            own.iter()
-                .map(|(k, v)| (std::ffi::OsStr::new(k), std::ffi::OsStr::new(v))),
-        );
-    let mut spec = Spec::for_launch_with(launch, env);
+    let env = passed_on(launch).chain(own.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
+    let mut spec = Spec::for_launch(launch, env);
     if let Some(soft) = nofile {
         spec.restore_nofile(soft);
     }
@@ -1931,10 +1932,12 @@ fn spawn_probe(
     let probe = launch::Launch {
         program,
         env: Vec::new(),
-        ..launch.clone()
+        dir: launch.dir.clone(),
+        umask: launch.umask,
+        limits: launch.limits.clone(),
+        ids: launch.ids.clone(),
     };
-    let env = child::pairs(&launch.env).filter(|(k, _)| !NOT_PASSED_ON.iter().any(|o| k == o));
-    let mut spec = Spec::for_launch_with(&probe, env);
+    let mut spec = Spec::for_launch(&probe, passed_on(launch));
     if let Some(soft) = nofile {
         spec.restore_nofile(soft);
     }

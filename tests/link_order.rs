@@ -18,18 +18,24 @@ const LOOP: [&str; 6] = [
     "5child5spawn17h",
 ];
 
+/// What a binutils program prints, or `None` (said once) when it cannot be run: the
+/// check is then skipped.
 fn tool(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if out.is_none() {
+        eprintln!("{program} (binutils) cannot be run: not checked");
+    }
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 #[test]
 fn the_loop_is_in_the_gathered_section() {
     let bin = common::supervise_bin();
     let Some(sections) = tool("readelf", &["-SW", bin]) else {
-        eprintln!("readelf (binutils) is missing: not checked");
         return;
     };
     let Some(hot) = sections.lines().find(|l| l.contains(".text.supervise_hot")) else {
@@ -67,7 +73,6 @@ fn the_loop_is_in_the_gathered_section() {
 fn the_unwritten_keys_come_after_the_rest_of_bss() {
     let bin = common::supervise_bin();
     let Some(symbols) = tool("nm", &["-S", bin]) else {
-        eprintln!("nm (binutils) is missing: not checked");
         return;
     };
     let bss: Vec<(u64, u64, &str)> = symbols

@@ -280,12 +280,11 @@ pub fn build(
             .unwrap_or_default()
     });
     let last = record.and_then(|r| r.last_exit);
+    let current = record.filter(|r| status.is_some_and(|s| r.describes(&s)));
     let facts = Facts {
         supervised,
-        // The state file is written just after `status`: one that still names
-        // another pid is about to be replaced, and says nothing of this one.
-        phase: match record {
-            Some(r) if r.pid == pid => r.phase,
+        phase: match current {
+            Some(r) => r.phase,
             _ if pid != 0 => Phase::Up,
             _ => Phase::Down,
         },
@@ -293,8 +292,8 @@ pub fn build(
         started: record.is_some_and(|r| r.starts > 0),
         exit_asked: last.is_some_and(|e| e.asked),
         gave_up: record.is_some_and(|r| r.gave_up.is_some()),
-        ready: record
-            .filter(|r| r.readiness.is_some() && r.pid == pid)
+        ready: current
+            .filter(|r| r.readiness.is_some())
             .map(|r| r.ready_since.is_some()),
     };
     let state = state(&facts, svc.startsecs);
@@ -323,9 +322,7 @@ pub fn build(
         description: String::new(),
         starts: record.map_or(0, |r| r.starts),
         tries: record.map_or(0, |r| r.failed_starts),
-        // The record is of this status only if it names the same pid since the same
-        // moment: a pid of 0 before a start and after a stop is the same pid.
-        settled: record.is_some_and(|r| r.pid == pid && since.is_none_or(|s| s == r.since)),
+        settled: current.is_some(),
         last_pid: last.map_or(0, |e| e.pid),
         writer: record.map_or(0, |r| r.supervise_pid),
     };

@@ -193,8 +193,9 @@ fn build_view(
     state_error: Option<String>,
 ) -> View {
     let pid = (status.pid != 0).then_some(status.pid);
-    let phase = match (&state, pid) {
-        (Some(r), _) if r.pid == status.pid => r.phase,
+    let current = state.as_ref().filter(|r| r.describes(status));
+    let phase = match (current, pid) {
+        (Some(r), _) => r.phase,
         (_, Some(_)) => statefile::Phase::Up,
         (_, None) => statefile::Phase::Down,
     };
@@ -234,14 +235,9 @@ fn build_view(
         backoff: state.as_ref().and_then(|r| r.backoff),
         watch: state.as_ref().map(|r| r.watch.clone()).unwrap_or_default(),
         watch_restart: state.as_ref().and_then(|r| r.watch_restart.clone()),
-        adopted: state
-            .as_ref()
-            .is_some_and(|r| r.adopted && r.pid == status.pid),
+        adopted: current.is_some_and(|r| r.adopted),
         readiness: state.as_ref().and_then(|r| r.readiness.clone()),
-        ready_since: state
-            .as_ref()
-            .filter(|r| r.pid == status.pid)
-            .and_then(|r| r.ready_since),
+        ready_since: current.and_then(|r| r.ready_since),
         status_text: state.as_ref().and_then(|r| r.status_text.clone()),
         health: state.as_ref().and_then(|r| r.health.clone()),
         last_failure: state.as_ref().and_then(|r| r.last_failure.clone()),
