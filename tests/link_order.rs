@@ -94,3 +94,43 @@ fn the_unwritten_keys_come_after_the_rest_of_bss() {
         "after __pthread_keys in {bin}: {after:?} (link/supervise-bss.ld.in not in use?)"
     );
 }
+
+/// build.rs links supervise with `-z separate-loadable-segments`: each writable segment
+/// starts on a page boundary, so its relocated read-only data (GNU_RELRO) takes as few
+/// pages as its size allows, and so do .data and .bss. Every supervise writes all of
+/// those pages; one more for each of them is 4 kB more per service.
+#[test]
+fn the_written_segments_start_on_a_page() {
+    let bin = common::supervise_bin();
+    let Some(sections) = tool("readelf", &["-SW", bin]) else {
+        return;
+    };
+    if !sections.contains(".text.supervise_hot") {
+        eprintln!("{bin}: link order not in use, not checked");
+        return;
+    }
+    let headers = tool("readelf", &["-lW", bin]).expect("readelf -l");
+    let written: Vec<(&str, u64)> = headers
+        .lines()
+        .filter(|l| l.contains("GNU_RELRO") || (l.contains("LOAD") && l.contains("RW")))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let addr = u64::from_str_radix(f.get(2)?.trim_start_matches("0x"), 16).ok()?;
+            Some((f[0], addr))
+        })
+        .collect();
+    assert!(
+        written.len() >= 2,
+        "no writable segments in {bin}:\n{headers}"
+    );
+    let unaligned: Vec<String> = written
+        .iter()
+        .filter(|(_, addr)| addr % 4096 != 0)
+        .map(|(kind, addr)| format!("{kind} at {addr:#x}"))
+        .collect();
+    assert!(
+        unaligned.is_empty(),
+        "segments of {bin} not on a page boundary: {unaligned:?} (build.rs's \
+         -z separate-loadable-segments not in use?)"
+    );
+}
