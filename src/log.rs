@@ -2,8 +2,11 @@
 //! `supervise.log.wf`, in the legacy format `[NOTICE] 2026-11-21 10:00:00 message`
 //! (local time).
 //!
-//! Each line is one `write` to a file opened with `O_APPEND`, so lines never
-//! interleave and an external `logrotate` with `copytruncate` keeps working. A line
+//! Lines are written whole with one `write` to a file opened with `O_APPEND`, so they
+//! never interleave and an external `logrotate` with `copytruncate` keeps working. In
+//! a loop that calls [`Log::turn`] (supervise's), the lines of one turn go together in
+//! one `write` when the turn ends ([`Log::flush`], before the loop waits again): a
+//! restart's two lines cost one system call, not two. A line
 //! that cannot be written (a full disk) is kept, up to [`PENDING`] lines, and written
 //! before the next line that can be, with a count of any that had to be dropped: the
 //! warning about a full disk is exactly the line a full disk would lose. The log never
@@ -13,6 +16,11 @@ use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
+
+use nix::sys::inotify::WatchDescriptor;
+
+use crate::statusdir::HeldWatch;
 
 /// Severity of a line; it decides the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,20 +101,28 @@ const NAMES: [&str; 2] = [
     crate::statusdir::names::LOG_WF,
 ];
 
-/// One open log file, and which file it is (device and inode).
+/// One open log file, which file it is (device and inode), and its watch if it has one.
 #[derive(Debug)]
 struct Sink {
     file: File,
     id: (u64, u64),
+    watched: Option<WatchDescriptor>,
 }
 
 impl Sink {
     fn new(file: File) -> Sink {
         use std::os::fd::AsFd;
         let id = nix::sys::stat::fstat(file.as_fd()).map_or((0, 0), |st| (st.st_dev, st.st_ino));
-        Sink { file, id }
+        Sink {
+            file,
+            id,
+            watched: None,
+        }
     }
 }
+
+/// Bytes written to a watched log between two looks at its size.
+const LOOK_BYTES: u64 = 64 * 1024;
 
 /// Where the logs are, to open them again when they are moved, removed or too big.
 #[derive(Debug)]
@@ -126,7 +142,23 @@ pub struct Log {
     reopen: Option<Reopen>,
     /// Every line, of every level, is written here too (a foreground host's stdout).
     copy: Option<File>,
+    /// In turns: this turn's lines for each file, written when it ends.
+    pending: RefCell<[Vec<u8>; 2]>,
+    /// The last second shown and how it was shown: a turn's lines share it.
+    clock: RefCell<(i64, String)>,
+    /// Watches on the files held ([`Log::watch_with`]): their names are looked at
+    /// only when an event says the file was moved, removed or changed
+    /// ([`Log::look_again`]), or every [`LOOK_BYTES`] written (for the size bound),
+    /// instead of once a turn.
+    watch: Option<HeldWatch>,
+    /// Per file: an event came since the last look.
+    stale: Cell<[bool; 2]>,
+    /// Per file: bytes written since the last look.
+    unlooked: Cell<[u64; 2]>,
 }
+
+/// A turn's lines for one file past this size are written at once.
+const TURN_BYTES: usize = 4096;
 
 impl Log {
     /// Wraps the two files, already opened for appending.
@@ -137,7 +169,45 @@ impl Log {
             backlog: RefCell::new([Backlog::default(), Backlog::default()]),
             reopen: None,
             copy: None,
+            pending: RefCell::new([Vec::new(), Vec::new()]),
+            clock: RefCell::new((i64::MIN, String::new())),
+            watch: None,
+            stale: Cell::new([false; 2]),
+            unlooked: Cell::new([0; 2]),
         }
+    }
+
+    /// Watches the files held on `watch` (supervise's watch of the files it holds):
+    /// from then on their names are looked at only when [`Log::look_again`] says to,
+    /// or every [`LOOK_BYTES`]. A file that cannot be watched is looked at once a turn.
+    pub fn watch_with(&mut self, watch: HeldWatch) {
+        for sink in self.sinks.get_mut().iter_mut() {
+            sink.watched = watch.add(sink.file.as_fd()).ok();
+        }
+        self.watch = Some(watch);
+    }
+
+    /// An event came on the watch: look at both names before their next lines.
+    pub fn look_again(&self) {
+        self.stale.set([true; 2]);
+    }
+
+    /// Whether the file held is known to be still the one its name leads to, and
+    /// small enough, without looking.
+    fn known(&self, which: usize) -> bool {
+        self.sinks.borrow()[which].watched.is_some()
+            && !self.stale.get()[which]
+            && self.unlooked.get()[which] < LOOK_BYTES
+    }
+
+    /// After a look at file `which`: nothing new is known to have happened to it.
+    fn looked_at(&self, which: usize) {
+        let mut stale = self.stale.get();
+        stale[which] = false;
+        self.stale.set(stale);
+        let mut unlooked = self.unlooked.get();
+        unlooked[which] = 0;
+        self.unlooked.set(unlooked);
     }
 
     /// One file for every level, and every line written to `copy` as well.
@@ -181,6 +251,8 @@ impl Log {
     /// stderr become.
     pub fn fds(&self) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
         use std::os::fd::AsFd;
+        // What the helper writes comes after what is already said.
+        self.flush();
         let sinks = self.sinks.borrow();
         Ok((
             sinks[0].file.as_fd().try_clone_to_owned()?,
@@ -191,9 +263,26 @@ impl Log {
     /// A new turn of a loop (supervise's, after each `poll`): each file is looked at
     /// before its first line of the turn only, not before every line. The lines of
     /// one turn are microseconds apart; one that a rotator's move overtakes goes to
-    /// the moved file, as any appender's would. Until the first call, every line looks.
+    /// the moved file, as any appender's would. From the first call on, lines wait for
+    /// the end of their turn ([`Log::flush`]); until then each is written at once and
+    /// every line looks.
     pub fn turn(&self) {
+        self.flush();
         self.looked.set(Some([false; 2]));
+    }
+
+    /// Writes the lines of this turn: the loop calls it before it waits, and before
+    /// anything that must come after them (a helper given the log, an exit).
+    pub fn flush(&self) {
+        for which in 0..NAMES.len() {
+            let mut lines = std::mem::take(&mut self.pending.borrow_mut()[which]);
+            if !lines.is_empty() {
+                self.emit(which, &lines);
+                lines.clear();
+            }
+            // The buffer back, for the next turn's lines.
+            self.pending.borrow_mut()[which] = lines;
+        }
     }
 
     /// Before a line: opens the file again if its name leads elsewhere now, or moves
@@ -202,6 +291,9 @@ impl Log {
         let Some(r) = &self.reopen else {
             return;
         };
+        if self.known(which) {
+            return;
+        }
         if let Some(mut looked) = self.looked.get() {
             if looked[which] {
                 return;
@@ -209,6 +301,7 @@ impl Log {
             looked[which] = true;
             self.looked.set(Some(looked));
         }
+        self.looked_at(which);
         let name = NAMES[which];
         let id = self.sinks.borrow()[which].id;
         match r.dir.stat_of(name) {
@@ -223,7 +316,16 @@ impl Log {
             _ => {}
         }
         if let Ok(file) = r.dir.open_write(name, true, r.mode) {
-            self.sinks.borrow_mut()[which] = Sink::new(file);
+            let mut sink = Sink::new(file);
+            if let Some(w) = &self.watch {
+                sink.watched = w.add(sink.file.as_fd()).ok();
+            }
+            let new = sink.watched;
+            let old = std::mem::replace(&mut self.sinks.borrow_mut()[which], sink);
+            // (The same inode would have the same watch.)
+            if let (Some(w), Some(wd)) = (&self.watch, old.watched.filter(|&o| Some(o) != new)) {
+                w.remove(wd);
+            }
         }
     }
 
@@ -243,25 +345,61 @@ impl Log {
     }
 
     fn write(&self, level: Level, msg: &dyn Display) {
-        let line = format_line(level, &now_local(), msg);
+        let line = format_line(level, &self.stamp(), msg);
         let which = match level {
             Level::Notice => 0,
             Level::Warning | Level::Fatal => 1,
         };
+        if self.looked.get().is_none() {
+            self.emit(which, line.as_bytes());
+            return;
+        }
+        let full = {
+            let mut pending = self.pending.borrow_mut();
+            pending[which].extend_from_slice(line.as_bytes());
+            pending[which].len() >= TURN_BYTES
+        };
+        if full {
+            self.flush();
+        }
+    }
+
+    /// The current time as lines show it, formatted once a second.
+    fn stamp(&self) -> String {
+        let now = std::time::SystemTime::now();
+        let secs = match now.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        };
+        let mut clock = self.clock.borrow_mut();
+        if clock.0 != secs {
+            *clock = (secs, local_time(now));
+        }
+        clock.1.clone()
+    }
+
+    /// Writes whole lines to one file, after any it could not write before; what
+    /// cannot be written now waits in the backlog.
+    fn emit(&self, which: usize, lines: &[u8]) {
         self.follow(which);
+        let mut unlooked = self.unlooked.get();
+        unlooked[which] = unlooked[which].saturating_add(lines.len() as u64);
+        self.unlooked.set(unlooked);
         if let Some(mut c) = self.copy.as_ref() {
-            let _ = c.write_all(line.as_bytes());
+            let _ = c.write_all(lines);
         }
         self.flush_backlog();
         let sinks = self.sinks.borrow();
         let mut file = &sinks[which].file;
-        if file.write_all(line.as_bytes()).is_err() {
+        if file.write_all(lines).is_err() {
             let mut backlog = self.backlog.borrow_mut();
             let b = &mut backlog[which];
-            if b.lines.len() < PENDING {
-                b.lines.push(line);
-            } else {
-                b.dropped += 1;
+            for line in lines.split_inclusive(|&c| c == b'\n') {
+                if b.lines.len() < PENDING {
+                    b.lines.push(String::from_utf8_lossy(line).into_owned());
+                } else {
+                    b.dropped += 1;
+                }
             }
         }
     }
@@ -281,7 +419,7 @@ impl Log {
             if b.dropped > 0 {
                 let note = format_line(
                     Level::Warning,
-                    &now_local(),
+                    &self.stamp(),
                     &format_args!(
                         "{} log lines were lost while the log could not be written",
                         b.dropped
@@ -292,6 +430,12 @@ impl Log {
                 }
             }
         }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -371,15 +515,54 @@ mod tests {
         let p = |n: &str| tmp.path().join(n);
         log.turn();
         log.notice("one");
+        log.flush();
         std::fs::rename(p(NAMES[0]), p("supervise.log.1")).unwrap();
         // Same turn: the moved file still gets the line.
         log.notice("two");
         log.turn();
         log.notice("three");
+        log.flush();
         let old = std::fs::read_to_string(p("supervise.log.1")).unwrap();
         let now = std::fs::read_to_string(p(NAMES[0])).unwrap();
         assert!(old.contains("  one\n") && old.ends_with("  two\n"), "{old}");
         assert!(now.ends_with("  three\n") && !now.contains("two"), "{now}");
+    }
+
+    #[test]
+    fn a_turns_lines_are_written_together_when_it_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
+        let log = Log::open_in(&dir, 0o600).unwrap();
+        let read = |n: &str| std::fs::read_to_string(tmp.path().join(n)).unwrap();
+        log.notice("at once");
+        assert!(
+            read(NAMES[0]).ends_with("  at once\n"),
+            "before the first turn"
+        );
+        log.turn();
+        log.notice("first");
+        log.warn("careful");
+        log.notice("second");
+        assert_eq!(
+            read(NAMES[0]).lines().count(),
+            1,
+            "written before the turn ended"
+        );
+        assert_eq!(read(NAMES[1]), "");
+        log.flush();
+        let n = read(NAMES[0]);
+        assert_eq!(n.lines().count(), 3, "{n}");
+        assert!(n.contains("  first\n") && n.ends_with("  second\n"), "{n}");
+        assert!(read(NAMES[1]).ends_with("  careful\n"));
+        // A turn with more than a write's worth is not held back.
+        log.turn();
+        let long = "x".repeat(TURN_BYTES);
+        log.notice(&long);
+        assert!(read(NAMES[0]).ends_with(&format!("{long}\n")));
+        // What a turn left is written when the log goes.
+        log.notice("last");
+        drop(log);
+        assert!(read(NAMES[0]).ends_with("  last\n"));
     }
 
     #[test]
@@ -403,5 +586,58 @@ mod tests {
         );
         let moved = std::fs::metadata(tmp.path().join("supervise.log.wf.1")).unwrap();
         assert_eq!(moved.len(), ROTATE_AT + 1);
+    }
+
+    #[test]
+    fn a_watched_log_is_looked_at_after_an_event_or_a_bound() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::statusdir::Dir::open(tmp.path()).unwrap();
+        let mut log = Log::open_in(&dir, 0o600).unwrap();
+        let watch = HeldWatch::new().unwrap();
+        log.watch_with(watch.try_clone().unwrap());
+        let p = |n: &str| tmp.path().join(n);
+        let read = |n: &str| std::fs::read_to_string(p(n)).unwrap();
+        log.turn();
+        log.notice("one");
+        log.turn();
+        assert!(!watch.drain(), "writing makes no event");
+        std::fs::rename(p(NAMES[0]), p("moved")).unwrap();
+        log.notice("two");
+        log.turn();
+        assert!(
+            read("moved").ends_with("  two\n"),
+            "no look without an event"
+        );
+        assert!(watch.drain());
+        log.look_again();
+        log.notice("three");
+        log.turn();
+        assert!(read(NAMES[0]).ends_with("  three\n") && !read(NAMES[0]).contains("two"));
+        // Replaced by a rename over its name: an event too.
+        std::fs::write(p("new"), "").unwrap();
+        std::fs::rename(p("new"), p(NAMES[0])).unwrap();
+        assert!(watch.drain(), "a rename over the name is seen");
+        log.look_again();
+        log.notice("four");
+        log.turn();
+        assert!(read(NAMES[0]).ends_with("  four\n") && !read(NAMES[0]).contains("three"));
+        // Past the size bound, without an event: looked at after LOOK_BYTES.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p(NAMES[0]))
+            .unwrap()
+            .set_len(ROTATE_AT + 1)
+            .unwrap();
+        let _ = watch.drain();
+        let long = "y".repeat(LOOK_BYTES as usize);
+        log.notice(&long);
+        log.turn();
+        log.notice("five");
+        log.turn();
+        assert_eq!(
+            read(NAMES[0]).lines().last().map(|l| l.ends_with("  five")),
+            Some(true)
+        );
+        assert!(read(NAMES[0]).len() < 100, "a new file after the bound");
     }
 }

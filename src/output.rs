@@ -25,7 +25,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use nix::fcntl::OFlag;
 
 use crate::log::Log;
-use crate::statusdir::Dir;
+use crate::statusdir::{Dir, HeldWatch};
+use nix::sys::inotify::WatchDescriptor;
 
 /// Where one of the service's output streams goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -192,17 +193,24 @@ pub struct Output {
     streams: Vec<Stream>,
     /// Direct output's files, stdout then stderr, kept from one start to the next.
     held: [Option<Held>; 2],
+    /// The watch the held files are on ([`Output::watch_with`]); a file on it is kept
+    /// without looking at its name until [`Output::look_again`].
+    watch: Option<HeldWatch>,
+    /// An event came on the watch since the held files were last looked at.
+    stale: [bool; 2],
 }
 
 /// A file of direct output, and what it is (device and inode) when it is a name in
 /// the status directory: kept while that name still leads to it, so that a start
-/// costs one `fstatat` per stream instead of an open, its checks and a close. A file
-/// moved away (a log rotator), removed or replaced is opened again at the next start,
-/// as the legacy tool opened it at every start.
+/// costs one `fstatat` per stream instead of an open, its checks and a close, and
+/// nothing while the file is watched and no event came. A file moved away (a log
+/// rotator), removed or replaced is opened again at the next start, as the legacy
+/// tool opened it at every start.
 #[derive(Debug)]
 struct Held {
     file: File,
     id: Option<(u64, u64)>,
+    watched: Option<WatchDescriptor>,
 }
 
 /// The two descriptors a child gets as stdout and stderr.
@@ -215,6 +223,8 @@ impl Output {
             settings,
             streams: Vec::new(),
             held: [None, None],
+            watch: None,
+            stale: [false; 2],
         }
     }
 
@@ -222,7 +232,8 @@ impl Output {
     /// pipes in place for what earlier processes still write into them.
     pub fn configure(&mut self, settings: Settings) {
         self.settings = settings;
-        self.held = [None, None];
+        self.let_go(0);
+        self.let_go(1);
     }
 
     /// The read ends to poll.
@@ -275,7 +286,9 @@ impl Output {
             0 => (&self.settings.stdout, STDOUT),
             _ => (&self.settings.stderr, STDERR),
         };
+        let stale = std::mem::take(&mut self.stale[i]);
         let kept = self.held[i].as_ref().is_some_and(|h| match (sink, h.id) {
+            (Sink::Status, Some(_)) if h.watched.is_some() && !stale => true,
             (Sink::Status, Some(id)) => dir
                 .stat_of(name)
                 .is_ok_and(|st| (st.st_dev, st.st_ino) == id),
@@ -286,16 +299,41 @@ impl Output {
         if kept {
             return Ok(());
         }
-        self.held[i] = None;
-        let file = open_sink(sink, name, dir, true, self.settings.mode)?.0;
+        let sink = sink.clone();
+        self.let_go(i);
+        let file = open_sink(&sink, name, dir, true, self.settings.mode)?.0;
         let id = match sink {
             Sink::Status => nix::sys::stat::fstat(file.as_fd())
                 .ok()
                 .map(|st| (st.st_dev, st.st_ino)),
             _ => None,
         };
-        self.held[i] = Some(Held { file, id });
+        let watched = self
+            .watch
+            .as_ref()
+            .filter(|_| id.is_some())
+            .and_then(|w| w.add(file.as_fd()).ok());
+        self.held[i] = Some(Held { file, id, watched });
         Ok(())
+    }
+
+    /// Closes the held file of stream `i`, and stops watching it.
+    fn let_go(&mut self, i: usize) {
+        let held = self.held[i].take();
+        if let (Some(w), Some(wd)) = (&self.watch, held.and_then(|h| h.watched)) {
+            w.remove(wd);
+        }
+    }
+
+    /// Watches the held files on `watch` (supervise's watch of the files it holds).
+    pub fn watch_with(&mut self, watch: HeldWatch) {
+        self.watch = Some(watch);
+    }
+
+    /// An event came on the watch: look at the names of the held files before the
+    /// next start.
+    pub fn look_again(&mut self) {
+        self.stale = [true; 2];
     }
 
     /// Moves what is waiting in stream `i` into its file, up to
@@ -330,7 +368,8 @@ impl Output {
 
     /// Reopens the files (external logrotate moved them away).
     pub fn reopen(&mut self, dir: &Dir, log: &Log) {
-        self.held = [None, None];
+        self.let_go(0);
+        self.let_go(1);
         for s in &mut self.streams {
             reopen(s, dir, self.settings.mode, log);
         }
@@ -782,5 +821,42 @@ mod tests {
             b"after\n",
             "no hole"
         );
+    }
+
+    #[test]
+    fn watched_direct_output_is_looked_at_after_an_event_only() {
+        let (tmp, dir, mut out, log) = setup(Settings::default());
+        let watch = HeldWatch::new().unwrap();
+        out.watch_with(watch.try_clone().unwrap());
+        let p = |n: &str| tmp.path().join(n);
+        child_stdout(&mut out, &dir, &log)
+            .write_all(b"one\n")
+            .unwrap();
+        std::fs::rename(p("__stdout"), p("moved")).unwrap();
+        // Known to be moved only through the watch: until its event is taken, the
+        // next start gets the file held, wherever it is now.
+        child_stdout(&mut out, &dir, &log)
+            .write_all(b"two\n")
+            .unwrap();
+        assert!(watch.drain(), "the move made an event");
+        out.look_again();
+        child_stdout(&mut out, &dir, &log)
+            .write_all(b"three\n")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(p("moved")).unwrap(), "one\ntwo\n");
+        assert_eq!(std::fs::read_to_string(p("__stdout")).unwrap(), "three\n");
+        // The file let go is no longer watched (its watch's removal says IN_IGNORED,
+        // once); the new one is.
+        let _ = watch.drain();
+        std::fs::write(p("moved"), "x").unwrap();
+        std::fs::remove_file(p("moved")).unwrap();
+        assert!(!watch.drain(), "the old file is not watched any more");
+        std::fs::remove_file(p("__stdout")).unwrap();
+        assert!(watch.drain(), "the new one is");
+        out.look_again();
+        child_stdout(&mut out, &dir, &log)
+            .write_all(b"four\n")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(p("__stdout")).unwrap(), "four\n");
     }
 }

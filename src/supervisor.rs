@@ -203,6 +203,15 @@ struct Published {
 /// already takes as not about the running process.
 const STATE_AFTER_START: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Output handling whose held files are watched on the status directory's watch.
+fn watched_output(dir: &StatusDir, settings: output::Settings) -> Output {
+    let mut output = Output::new(settings);
+    if let Some(w) = dir.held_watch() {
+        output.watch_with(w);
+    }
+    output
+}
+
 /// How long after a failed `status` or `state` write it is tried again.
 const WRITE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -496,12 +505,16 @@ impl Supervisor {
                 )
             })
         };
-        let log = Log::in_dir(dir.dir(), mode).map_err(|(name, e)| {
+        let mut log = Log::in_dir(dir.dir(), mode).map_err(|(name, e)| {
             fatal(
                 EXIT_SETUP,
                 format!("{}: {e}", dir.dir().join(name).display()),
             )
         })?;
+        if let Some(w) = dir.held_watch() {
+            log.watch_with(w);
+        }
+        let output = watched_output(&dir, output_settings(&loaded.config));
         for why in [dir.unwatched(), dir.exposure()].into_iter().flatten() {
             log.warn(why);
         }
@@ -607,7 +620,7 @@ impl Supervisor {
             abs_dir,
             host,
             config_path: opts.config.clone(),
-            output: Output::new(output_settings(&loaded.config)),
+            output,
             noise: control::Noise::default(),
             subreaper: opts.subreaper,
             start_down: opts.down,
@@ -739,6 +752,10 @@ impl Supervisor {
                 self.on_notes(notes);
             }
             if ready.fifos {
+                // Something held was moved, removed or changed: the FIFOs are put
+                // right now, the logs and output files looked at before their next use.
+                self.log.look_again();
+                self.output.look_again();
                 for line in self.dir.repair() {
                     self.log.warn(line);
                 }
@@ -809,11 +826,14 @@ impl Supervisor {
                 .log
                 .notice(format_args!("supervise pid {} exiting", self.me)),
         }
+        self.log.flush();
         code
     }
 
     /// Blocks until a descriptor is ready or the deadline passes.
     fn wait(&self) -> nix::Result<Ready> {
+        // The turn's log lines, together, before the wait.
+        self.log.flush();
         let mut fds = Vec::with_capacity(3 + MAX_STREAMS);
         fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
         fds.push(PollFd::new(self.dir.control(), PollFlags::POLLIN));

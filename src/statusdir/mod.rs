@@ -12,7 +12,7 @@ use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::stat::fstat;
 
 pub mod open;
@@ -102,6 +102,56 @@ pub fn owner_allowed(owner: u32, euid: u32, service_uid: Option<u32>) -> bool {
     euid != 0 || owner == 0 || Some(owner) == service_uid
 }
 
+/// A watch on files supervise holds open, by their inodes rather than their names:
+/// one moved, removed (or replaced by a rename over its name) or given another mode
+/// or owner makes the watch readable. So what holds a file looks at its name again
+/// only then, not before each use. Writes make no event.
+#[derive(Debug)]
+pub struct HeldWatch(Inotify);
+
+impl HeldWatch {
+    /// A new inotify instance.
+    pub fn new() -> nix::Result<HeldWatch> {
+        Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map(HeldWatch)
+    }
+
+    /// Watches the file behind `held` (through `/proc/self/fd`: the inode, whatever
+    /// its name leads to later).
+    pub fn add(&self, held: BorrowedFd<'_>) -> nix::Result<WatchDescriptor> {
+        let mask =
+            AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF;
+        self.0.add_watch(&open::proc_path(held), mask)
+    }
+
+    /// Stops watching a file no longer held (one moved away stays, and would still
+    /// report).
+    pub fn remove(&self, wd: WatchDescriptor) {
+        let _ = self.0.rm_watch(wd);
+    }
+
+    /// Reads every pending event; whether there was any.
+    pub fn drain(&self) -> bool {
+        let mut any = false;
+        while matches!(self.0.read_events(), Ok(ev) if !ev.is_empty()) {
+            any = true;
+        }
+        any
+    }
+
+    /// A second descriptor on the same instance.
+    pub fn try_clone(&self) -> io::Result<HeldWatch> {
+        let fd = self.0.as_fd().try_clone_to_owned()?;
+        // SAFETY: `fd` is a duplicate of an inotify descriptor.
+        Ok(HeldWatch(unsafe { Inotify::from_owned_fd(fd) }))
+    }
+}
+
+impl AsFd for HeldWatch {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 /// A status directory owned by this supervise.
 #[derive(Debug)]
 pub struct StatusDir {
@@ -113,8 +163,9 @@ pub struct StatusDir {
     control_writer: File,
     control: File,
     /// Watches on the two FIFOs' inodes: an unlink, a rename or a chmod of either
-    /// shows up here, and [`StatusDir::repair`] puts things right.
-    fifo_watch: Option<Inotify>,
+    /// shows up here, and [`StatusDir::repair`] puts things right. The logs and the
+    /// output files are watched on the same instance ([`StatusDir::held_watch`]).
+    fifo_watch: Option<HeldWatch>,
     /// Why there is no `fifo_watch`, for the log.
     fifo_watch_error: Option<nix::Error>,
 }
@@ -145,7 +196,7 @@ impl StatusDir {
             .open_fifo(names::CONTROL, true)
             .map_err(file_err(names::CONTROL))?;
         let ok = dir.make_fifo(names::OK).map_err(file_err(names::OK))?;
-        let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC);
+        let watch = HeldWatch::new();
         let mut d = StatusDir {
             dir,
             _lock: lock,
@@ -166,13 +217,16 @@ impl StatusDir {
             return;
         };
         for held in [&self.control, &self.ok] {
-            let mask = AddWatchFlags::IN_ATTRIB
-                | AddWatchFlags::IN_DELETE_SELF
-                | AddWatchFlags::IN_MOVE_SELF;
-            if let Err(e) = w.add_watch(&open::proc_path(held.as_fd()), mask) {
+            if let Err(e) = w.add(held.as_fd()) {
                 self.fifo_watch_error = Some(e);
             }
         }
+    }
+
+    /// Another handle on the watch of held files, for the logs and the output files
+    /// to watch theirs on: its events come out of [`StatusDir::fifo_events`].
+    pub fn held_watch(&self) -> Option<HeldWatch> {
+        self.fifo_watch.as_ref().and_then(|w| w.try_clone().ok())
     }
 
     /// Why `control` and `ok` are not (both) watched, as a line for the log; `None`
@@ -221,7 +275,7 @@ impl StatusDir {
     /// or replaced. Returns what was done, for the log.
     pub fn repair(&mut self) -> Vec<String> {
         if let Some(w) = &self.fifo_watch {
-            while matches!(w.read_events(), Ok(ev) if !ev.is_empty()) {}
+            w.drain();
         }
         let mut done = Vec::new();
         for name in [names::CONTROL, names::OK] {
@@ -512,5 +566,43 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_held_watch_sees_moves_removals_and_replacements_not_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = HeldWatch::new().unwrap();
+        let p = |n: &str| tmp.path().join(n);
+        let held = |n: &str| {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p(n))
+                .unwrap()
+        };
+        let mut a = held("a");
+        w.add(a.as_fd()).unwrap();
+        a.write_all(b"data").unwrap();
+        assert!(!w.drain(), "a write");
+        fs::rename(p("a"), p("a.1")).unwrap();
+        assert!(w.drain(), "a move");
+        let b = held("b");
+        w.add(b.as_fd()).unwrap();
+        fs::remove_file(p("b")).unwrap();
+        assert!(w.drain(), "a removal while held");
+        let c = held("c");
+        let wd = w.add(c.as_fd()).unwrap();
+        fs::write(p("other"), "").unwrap();
+        fs::rename(p("other"), p("c")).unwrap();
+        assert!(w.drain(), "a rename over its name");
+        w.remove(wd);
+        let d = held("d");
+        w.add(d.as_fd()).unwrap();
+        fs::set_permissions(p("d"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(w.drain(), "a chmod");
+        // A second handle reads the same events.
+        let w2 = w.try_clone().unwrap();
+        fs::rename(p("d"), p("d.1")).unwrap();
+        assert!(w2.drain() && !w.drain());
     }
 }
