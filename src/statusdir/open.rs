@@ -192,10 +192,10 @@ fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-/// A status directory, held by its descriptor.
+/// A status directory, held by its descriptor, or only named ([`Dir::named`]).
 #[derive(Debug)]
 pub struct Dir {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
     path: PathBuf,
 }
 
@@ -212,10 +212,24 @@ impl Dir {
         Ok(Dir::from_fd(fd, path))
     }
 
+    /// `path` for a reader of many directories (`svc status`), without a descriptor:
+    /// each file is opened as `path/name`, the last component never followed, with
+    /// the same checks, so two system calls fewer a directory. The directories on the
+    /// way are looked up at each open, as any command-line path is; what this gives
+    /// is only ever read. A failure says less about its cause than through
+    /// [`Dir::open`] (a missing directory looks like a missing file): read again
+    /// through that to tell.
+    pub fn named(path: &Path) -> Dir {
+        Dir {
+            fd: None,
+            path: path.to_path_buf(),
+        }
+    }
+
     /// A directory opened elsewhere (supervise's careful walk, [`super::path`]).
     pub fn from_fd(fd: OwnedFd, path: &Path) -> Dir {
         Dir {
-            fd,
+            fd: Some(fd),
             path: path.to_path_buf(),
         }
     }
@@ -223,14 +237,23 @@ impl Dir {
     /// Another handle on the same directory (a new descriptor, close-on-exec).
     pub fn try_clone(&self) -> io::Result<Dir> {
         Ok(Dir {
-            fd: self.fd.try_clone()?,
+            fd: self.fd.as_ref().map(|f| f.try_clone()).transpose()?,
             path: self.path.clone(),
         })
     }
 
-    /// The directory's descriptor.
+    /// The directory's descriptor (the current directory's for a named one, to which
+    /// [`Dir::at`] names are relative).
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.fd.as_ref().map_or(nix::fcntl::AT_FDCWD, |f| f.as_fd())
+    }
+
+    /// `name` as the system calls take it with [`Dir::fd`].
+    fn at<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, Path> {
+        match self.fd {
+            Some(_) => std::borrow::Cow::Borrowed(Path::new(name)),
+            None => std::borrow::Cow::Owned(self.path.join(name)),
+        }
     }
 
     /// The path it was opened by, for messages.
@@ -245,18 +268,22 @@ impl Dir {
 
     /// The directory's own metadata.
     pub fn stat(&self) -> io::Result<FileStat> {
-        Ok(fstat(self.fd.as_fd())?)
+        match &self.fd {
+            Some(fd) => Ok(fstat(fd.as_fd())?),
+            None => Ok(nix::sys::stat::stat(&self.path)?),
+        }
     }
 
     /// Metadata of `name` itself (a link is not followed).
     pub fn stat_of(&self, name: &str) -> Result<FileStat, FileError> {
-        fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(FileError::from_errno)
+        fstatat(self.fd(), &*self.at(name), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(FileError::from_errno)
     }
 
     fn open_raw(&self, name: &str, flags: OFlag, mode: u32) -> Result<File, FileError> {
         let fd = openat(
-            self.fd.as_fd(),
-            name,
+            self.fd(),
+            &*self.at(name),
             flags | base_flags(),
             Mode::from_bits_truncate(mode),
         )
@@ -403,11 +430,11 @@ impl Dir {
             Ok(st) if Kind::of(&st) == Ok(Kind::Fifo) && st.st_uid == euid() => {}
             Ok(_) => {
                 self.unlink(name)?;
-                mkfifoat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o600))
+                mkfifoat(self.fd(), &*self.at(name), Mode::from_bits_truncate(0o600))
                     .map_err(FileError::Io)?;
             }
             Err(FileError::Missing) => {
-                mkfifoat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o600))
+                mkfifoat(self.fd(), &*self.at(name), Mode::from_bits_truncate(0o600))
                     .map_err(FileError::Io)?;
             }
             Err(e) => return Err(e),
@@ -434,15 +461,19 @@ impl Dir {
             None,
         )
         .map_err(FileError::Io)?;
-        let addr = UnixAddr::new(&proc_path(self.fd.as_fd()).join(name)).map_err(FileError::Io)?;
+        let addr = match &self.fd {
+            Some(fd) => UnixAddr::new(&proc_path(fd.as_fd()).join(name)),
+            None => UnixAddr::new(&*self.at(name)),
+        }
+        .map_err(FileError::Io)?;
         let old = nix::sys::stat::umask(Mode::from_bits_truncate(0o177));
         let bound = bind(sock.as_raw_fd(), &addr);
         nix::sys::stat::umask(old);
         bound.map_err(FileError::Io)?;
         if let Some(uid) = owner.filter(|&u| u != euid()) {
             nix::unistd::fchownat(
-                self.fd.as_fd(),
-                name,
+                self.fd(),
+                &*self.at(name),
                 Some(nix::unistd::Uid::from_raw(uid)),
                 None,
                 AtFlags::AT_SYMLINK_NOFOLLOW,
@@ -454,7 +485,7 @@ impl Dir {
 
     /// Removes the name `name` (a link is removed, never what it points to).
     pub fn unlink(&self, name: &str) -> Result<(), FileError> {
-        match unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+        match unlinkat(self.fd(), &*self.at(name), UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(FileError::Io(e)),
         }
@@ -462,7 +493,8 @@ impl Dir {
 
     /// Renames `from` to `to` within the directory.
     pub fn rename(&self, from: &str, to: &str) -> Result<(), FileError> {
-        renameat(self.fd.as_fd(), from, self.fd.as_fd(), to).map_err(FileError::from_errno)
+        renameat(self.fd(), &*self.at(from), self.fd(), &*self.at(to))
+            .map_err(FileError::from_errno)
     }
 
     /// Replaces `name` with `bytes` atomically: a new file `tmp` (whatever squats that

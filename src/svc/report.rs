@@ -167,7 +167,15 @@ pub fn inspect(path: &Path) -> Result<View, Unreadable> {
 pub type Raw = (crate::status::Status, Option<statefile::Record>);
 
 /// [`inspect`], with the records read.
+///
+/// Read first through the path alone ([`Dir::named`]: no descriptor for the directory
+/// to open and close, a fifth fewer system calls for `svc status` of many); anything
+/// that fails is read again through the directory's descriptor, which tells what is
+/// wrong as precisely as before (no such directory, not a status directory...).
 pub fn inspect_raw(path: &Path) -> Result<(View, Raw), Unreadable> {
+    if let Ok(read) = read_view(path, &Dir::named(path)) {
+        return Ok(read);
+    }
     let dir = client::open(path).map_err(|p| Unreadable::new(path, &p))?;
     read_view(path, &dir).map_err(|p| Unreadable::new(path, &p))
 }
