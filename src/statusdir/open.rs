@@ -780,4 +780,39 @@ mod tests {
         d.write_atomic("status.new", "status", b"two").unwrap();
         assert_eq!(std::fs::read(tmp.path().join("victim")).unwrap(), b"keep");
     }
+
+    #[test]
+    fn a_named_dir_reads_as_a_held_one_and_follows_no_last_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = Dir::named(tmp.path());
+        let p = |n: &str| tmp.path().join(n);
+        std::fs::write(p("status"), b"twenty bytes here...").unwrap();
+        assert_eq!(d.read_bytes("status", 20).unwrap(), b"twenty bytes here...");
+        assert!(matches!(
+            d.read_bytes("status", 4),
+            Err(FileError::TooBig(_))
+        ));
+        assert!(matches!(d.read_bytes("none", 20), Err(FileError::Missing)));
+        std::fs::write(p("victim"), b"secret").unwrap();
+        symlink(p("victim"), p("state")).unwrap();
+        assert!(d.read_bytes("state", 64).is_err(), "a link is not followed");
+        assert!(d.stat_of("state").is_ok_and(|st| Kind::of(&st).is_err()));
+        nix::unistd::mkfifo(&p("ok"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(d.has_reader("ok").unwrap(), false);
+        let _reader = Dir::open(tmp.path())
+            .unwrap()
+            .open_fifo("ok", false)
+            .unwrap();
+        assert_eq!(d.has_reader("ok").unwrap(), true);
+        assert_eq!(
+            d.stat().unwrap().st_ino,
+            std::fs::metadata(tmp.path()).unwrap().ino()
+        );
+        // Missing, the directory and the file look alike: Dir::open tells them apart.
+        let gone = Dir::named(&tmp.path().join("gone"));
+        assert!(matches!(
+            gone.read_bytes("status", 20),
+            Err(FileError::Missing)
+        ));
+    }
 }
