@@ -798,12 +798,12 @@ mod tests {
         assert!(d.read_bytes("state", 64).is_err(), "a link is not followed");
         assert!(d.stat_of("state").is_ok_and(|st| Kind::of(&st).is_err()));
         nix::unistd::mkfifo(&p("ok"), Mode::from_bits_truncate(0o600)).unwrap();
-        assert_eq!(d.has_reader("ok").unwrap(), false);
+        assert!(!d.has_reader("ok").unwrap());
         let _reader = Dir::open(tmp.path())
             .unwrap()
             .open_fifo("ok", false)
             .unwrap();
-        assert_eq!(d.has_reader("ok").unwrap(), true);
+        assert!(d.has_reader("ok").unwrap());
         assert_eq!(
             d.stat().unwrap().st_ino,
             std::fs::metadata(tmp.path()).unwrap().ino()
