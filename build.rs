@@ -8,9 +8,9 @@
 //! `INSERT BEFORE`, and lld is what rustc uses on x86_64 Linux since 1.90; anywhere
 //! else the layout is left alone. In the static build, `link/supervise-bss.ld.in`
 //! also puts glibc's unwritten table of pthread keys after the rest of the
-//! zero-filled data, so that the variables start-up writes share pages, and each
-//! segment starts on a page of its own (`-z separate-loadable-segments`), so that the
-//! pages supervise writes are as few as their contents allow.
+//! zero-filled data, so that the variables start-up writes share pages, and
+//! `link/supervise-relro.ld` starts the writable segment on a page of its own, so
+//! that the pages supervise writes are as few as their contents allow.
 //! `SUPERVISE_LINK_ORDER=0` turns all three off.
 
 use std::env;
@@ -20,6 +20,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=link/supervise.ld");
     println!("cargo:rerun-if-changed=link/supervise-bss.ld.in");
+    println!("cargo:rerun-if-changed=link/supervise-relro.ld");
     println!("cargo:rerun-if-env-changed=SUPERVISE_LINK_ORDER");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=.cargo/config.toml");
@@ -41,13 +42,17 @@ fn main() {
     if crt_static() {
         bss_script(&dir);
     }
-    // Each segment starts on a page of its own in the file, so at a page boundary in
-    // memory too. Left to itself lld starts the writable segment where the code ends
-    // in the file (0x720 into a page here): the relocated read-only data then spans 9
-    // pages for 8 pages' worth, and .data/.bss 6 for 5. Every supervise relocates and
-    // writes all of them: 8 kB of private memory per service (docs/BENCHMARKS.md,
-    // "Issue 20, third pass"), for at most 12 kB of padding in the file.
-    println!("cargo:rustc-link-arg-bin=supervise=-Wl,-z,separate-loadable-segments");
+    // The writable segment starts on a page of its own (link/supervise-relro.ld): the
+    // relocated read-only data then spans 8 pages for 8 pages' worth, not 9, and
+    // .data/.bss 5, not 6. Every supervise writes all of them: 8 kB of private
+    // memory per service (docs/BENCHMARKS.md, "Issue 20, third pass").
+    let relro = dir.join("link").join("supervise-relro.ld");
+    if relro.exists() {
+        println!(
+            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
+            relro.display()
+        );
+    }
     // Relative relocations packed (DT_RELR): ld.so reads 2 kB instead of 18 kB at
     // every start of supervise and svc. glibc understands them from 2.36 on.
     if glibc_at_least(2, 36) {
