@@ -9,8 +9,8 @@
 //! else the layout is left alone. In the static build, `link/supervise-bss.ld.in`
 //! also puts glibc's unwritten table of pthread keys after the rest of the
 //! zero-filled data, so that the variables start-up writes share pages, and
-//! `link/supervise-relro.ld` starts the writable segment on a page of its own, so
-//! that the pages supervise writes are as few as their contents allow.
+//! `link/supervise-relro.ld` starts the writable data on pages of its own, so that
+//! the pages supervise writes are as few as their contents allow.
 //! `SUPERVISE_LINK_ORDER=0` turns all three off.
 
 use std::env;
@@ -41,17 +41,7 @@ fn main() {
     // The static glibc's data laid out so that what start-up writes shares pages.
     if crt_static() {
         bss_script(&dir);
-    }
-    // The writable segment starts on a page of its own (link/supervise-relro.ld): the
-    // relocated read-only data then spans 8 pages for 8 pages' worth, not 9, and
-    // .data/.bss 5, not 6. Every supervise writes all of them: 8 kB of private
-    // memory per service (docs/BENCHMARKS.md, "Issue 20, third pass").
-    let relro = dir.join("link").join("supervise-relro.ld");
-    if relro.exists() {
-        println!(
-            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
-            relro.display()
-        );
+        relro_script(&dir);
     }
     // Relative relocations packed (DT_RELR): ld.so reads 2 kB instead of 18 kB at
     // every start of supervise and svc. glibc understands them from 2.36 on.
@@ -88,6 +78,22 @@ fn bss_script(dir: &std::path::Path) {
     };
     let script = out.join("supervise-bss.ld");
     if std::fs::write(&script, template.replace("@LAST_BSS@", last)).is_ok() {
+        println!(
+            "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
+            script.display()
+        );
+    }
+}
+
+/// `link/supervise-relro.ld`: the writable segment starts on a page of its own, so the
+/// relocated read-only data spans 8 pages for 8 pages' worth, not 9, and .data/.bss
+/// 5, not 6. Every supervise writes all of them: 8 kB of private memory per service
+/// (docs/BENCHMARKS.md, "Issue 20, third pass"). Its anchors (.tdata, .data) are those
+/// of the static build; a dynamic one may have no .tdata, and an insertion before a
+/// section that is not there fails the link.
+fn relro_script(dir: &std::path::Path) {
+    let script = dir.join("link").join("supervise-relro.ld");
+    if script.exists() {
         println!(
             "cargo:rustc-link-arg-bin=supervise=-Wl,-T,{}",
             script.display()

@@ -111,7 +111,6 @@ struct Sink {
 
 impl Sink {
     fn new(file: File) -> Sink {
-        use std::os::fd::AsFd;
         let id = nix::sys::stat::fstat(file.as_fd()).map_or((0, 0), |st| (st.st_dev, st.st_ino));
         Sink {
             file,
@@ -250,7 +249,6 @@ impl Log {
     /// Copies of the two files, NOTICE then WARNING: what a helper's stdout and
     /// stderr become.
     pub fn fds(&self) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-        use std::os::fd::AsFd;
         // What the helper writes comes after what is already said.
         self.flush();
         let sinks = self.sinks.borrow();

@@ -829,20 +829,17 @@ mod tests {
         let watch = HeldWatch::new().unwrap();
         out.watch_with(watch.try_clone().unwrap());
         let p = |n: &str| tmp.path().join(n);
-        child_stdout(&mut out, &dir, &log)
-            .write_all(b"one\n")
-            .unwrap();
+        let start = |out: &mut Output, line: &[u8]| {
+            child_stdout(out, &dir, &log).write_all(line).unwrap();
+        };
+        start(&mut out, b"one\n");
         std::fs::rename(p("__stdout"), p("moved")).unwrap();
         // Known to be moved only through the watch: until its event is taken, the
         // next start gets the file held, wherever it is now.
-        child_stdout(&mut out, &dir, &log)
-            .write_all(b"two\n")
-            .unwrap();
+        start(&mut out, b"two\n");
         assert!(watch.drain(), "the move made an event");
         out.look_again();
-        child_stdout(&mut out, &dir, &log)
-            .write_all(b"three\n")
-            .unwrap();
+        start(&mut out, b"three\n");
         assert_eq!(std::fs::read_to_string(p("moved")).unwrap(), "one\ntwo\n");
         assert_eq!(std::fs::read_to_string(p("__stdout")).unwrap(), "three\n");
         // The file let go is no longer watched (its watch's removal says IN_IGNORED,
@@ -854,9 +851,7 @@ mod tests {
         std::fs::remove_file(p("__stdout")).unwrap();
         assert!(watch.drain(), "the new one is");
         out.look_again();
-        child_stdout(&mut out, &dir, &log)
-            .write_all(b"four\n")
-            .unwrap();
+        start(&mut out, b"four\n");
         assert_eq!(std::fs::read_to_string(p("__stdout")).unwrap(), "four\n");
     }
 }

@@ -203,15 +203,6 @@ struct Published {
 /// already takes as not about the running process.
 const STATE_AFTER_START: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Output handling whose held files are watched on the status directory's watch.
-fn watched_output(dir: &StatusDir, settings: output::Settings) -> Output {
-    let mut output = Output::new(settings);
-    if let Some(w) = dir.held_watch() {
-        output.watch_with(w);
-    }
-    output
-}
-
 /// How long after a failed `status` or `state` write it is tried again.
 const WRITE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -281,6 +272,15 @@ fn start_watch(
 }
 
 /// The output settings from the config.
+/// Output handling whose held files are watched on the status directory's watch.
+fn watched_output(dir: &StatusDir, settings: output::Settings) -> Output {
+    let mut output = Output::new(settings);
+    if let Some(w) = dir.held_watch() {
+        output.watch_with(w);
+    }
+    output
+}
+
 fn output_settings(cfg: &Config) -> output::Settings {
     output::Settings {
         max_size: cfg.log_max_size,
